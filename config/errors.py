@@ -1,0 +1,78 @@
+"""The API's errors.
+
+Each error carries FastGPT's body `code` and `statusText` where FastGPT has one, and the true
+HTTP status (FastGPT answers 200 or 500 for everything; clients and proxies deserve better).
+"""
+
+from rest_framework import exceptions, status
+
+
+class ApiError(exceptions.APIException):
+    """An error with FastGPT's body code and name; subclasses set the three class attributes."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    body_code: int = 400
+    status_text: str = "badRequest"
+    default_detail = "Bad request."
+
+    def __init__(self, message: str | None = None, *, data=None):
+        super().__init__(message or self.default_detail)
+        self.data = data
+
+
+class BadRequest(ApiError):
+    pass
+
+
+# The two credential errors subclass DRF's so that DRF adds `WWW-Authenticate: Bearer`.
+class MissingCredential(ApiError, exceptions.NotAuthenticated):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    body_code = 403
+    status_text = "unAuthorization"
+    default_detail = "Missing or malformed Authorization header; send 'Authorization: Bearer fastgpt-…'."
+
+
+class InvalidApiKey(ApiError, exceptions.AuthenticationFailed):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    body_code = 514
+    status_text = "unAuthApiKey"
+    default_detail = "Invalid API key."
+
+
+class KeyOutOfScope(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    body_code = 403
+    status_text = "unAuthorization"
+    default_detail = "This API key may not call this endpoint."
+
+
+class UsageCapReached(ApiError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    body_code = 510
+    status_text = "insufficientQuota"
+    default_detail = "This API key has used all of its usage points."
+
+
+class NotFound(ApiError):
+    status_code = status.HTTP_404_NOT_FOUND
+    body_code = 404
+    status_text = "notFound"
+    default_detail = "Not found."
+
+
+class DatasetNotFound(NotFound):
+    body_code = 501000
+    status_text = "unExistDataset"
+    default_detail = "Dataset not found."
+
+
+class AppNotFound(NotFound):
+    body_code = 502000
+    status_text = "appUnExist"
+    default_detail = "App not found."
+
+
+class ChatNotFound(NotFound):
+    body_code = 504000
+    status_text = "unAuthChat"
+    default_detail = "Chat not found."

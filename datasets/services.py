@@ -1,0 +1,38 @@
+"""Writes on datasets."""
+
+from config.ai_models import default_model
+from datasets.models import Dataset
+from datasets.selectors import get_dataset, get_folder
+
+
+def create_dataset(
+    *,
+    team_id: str,
+    name: str,
+    type: str,
+    parent_id: str | None = None,
+    intro: str = "",
+    avatar: str = "",
+    vector_model: str = "",
+    agent_model: str = "",
+    vlm_model: str = "",
+) -> Dataset:
+    """Create a dataset or folder; empty model names take the configured defaults."""
+    if parent_id is not None:
+        get_folder(team_id=team_id, folder_id=parent_id)
+    return Dataset.objects.create(
+        team_id=team_id,
+        parent_id=parent_id,
+        type=type,
+        name=name,
+        intro=intro,
+        avatar=avatar,
+        vector_model=vector_model or default_model("embedding").name,
+        agent_model=agent_model or default_model("llm").name,
+        vlm_model=vlm_model,
+    )
+
+
+def delete_dataset(*, team_id: str, dataset_id: str) -> None:
+    """Delete a dataset, or a folder with everything inside it."""
+    get_dataset(team_id=team_id, dataset_id=dataset_id).delete()

@@ -1,0 +1,66 @@
+"""Bearer authentication by API key, as a DRF authentication class.
+
+Accepts `Authorization: Bearer fastgpt-…` (scheme word in any case, extra spaces tolerated)
+and FastGPT's legacy `fastgpt-<secret>-<appId>` form. Every request reads the key from the
+database (one indexed query), so a revocation or rotation is seen at once by every process;
+nothing about a key's validity is cached.
+"""
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+
+from config.errors import InvalidApiKey, MissingCredential, UsageCapReached
+from keys.hashing import split_legacy_key
+from keys.models import ApiKey, ApiKeyState
+from keys.selectors import key_for_secret
+from keys.services import touch_last_used
+
+
+@dataclass(frozen=True)
+class KeyAuth:
+    """What a request is allowed to act as: `request.auth`."""
+
+    key: ApiKey
+    legacy_app_id: str | None = None  # from `fastgpt-<secret>-<appId>`; the key's own app wins
+
+    @property
+    def team_id(self) -> str:
+        return self.key.team_id
+
+    @property
+    def app_id(self) -> str | None:
+        """The app this request acts for: the key's own, else one named in a legacy key."""
+        return self.key.app_id or self.legacy_app_id
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    keyword = "bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.strip():
+            return None  # the permission class answers "missing credential"
+        scheme, _, credential = header.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != self.keyword or not credential or " " in credential:
+            raise MissingCredential()
+
+        secret, legacy_app_id = split_legacy_key(credential)
+        key = key_for_secret(key=secret)
+        if key is None:
+            raise InvalidApiKey()
+        now = timezone.now()
+        state = key.state(now)
+        if state == ApiKeyState.REVOKED:
+            raise InvalidApiKey("This API key has been revoked.")
+        if state == ApiKeyState.EXPIRED:
+            raise InvalidApiKey("This API key has expired.")
+        if key.is_over_cap:
+            raise UsageCapReached()
+        touch_last_used(key=key, now=now)
+        return None, KeyAuth(key=key, legacy_app_id=legacy_app_id)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'

@@ -1,0 +1,31 @@
+"""Reads of teams and keys."""
+
+from django.db.models import QuerySet
+
+from keys.hashing import hash_key, hashes_match
+from keys.models import ApiKey, Team
+
+
+def key_for_secret(*, key: str) -> ApiKey | None:
+    """The stored key whose hash matches ``key``, or None. One indexed query."""
+    found = ApiKey.objects.filter(key_hash=hash_key(key)).select_related("team").first()
+    if found is None or not hashes_match(found.key_hash, key):
+        return None
+    return found
+
+
+def team_by_id_or_name(*, identifier: str) -> Team | None:
+    return Team.objects.filter(id=identifier).first() or Team.objects.filter(name=identifier).first()
+
+
+def key_by_id_or_prefix(*, identifier: str) -> ApiKey | None:
+    """A key named by its numeric id or its display prefix (as `list_api_keys` prints them)."""
+    if identifier.isdigit():
+        return ApiKey.objects.filter(pk=int(identifier)).first()
+    matches = list(ApiKey.objects.filter(prefix=identifier)[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def keys_of(*, team: Team | None = None) -> QuerySet[ApiKey]:
+    keys = ApiKey.objects.select_related("team", "app").order_by("team__name", "created_at")
+    return keys.filter(team=team) if team is not None else keys

@@ -1,0 +1,95 @@
+"""Writes on keys: issue, rotate, revoke, and the cheap bookkeeping done per request."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from keys.hashing import display_prefix, generate_key, hash_key
+from keys.models import ApiKey, Team
+
+
+def create_api_key(
+    *,
+    team: Team,
+    app=None,
+    name: str = "Api Key",
+    expires_at: datetime | None = None,
+    max_usage_points: int = -1,
+    usage_points: int = 0,
+) -> tuple[ApiKey, str]:
+    """Issue a key; returns the row and the plaintext, which the caller shows once."""
+    if app is not None and app.team_id != team.pk:
+        raise ValueError("The app belongs to another team.")
+    plaintext = generate_key()
+    key = ApiKey.objects.create(
+        team=team,
+        app=app,
+        name=name,
+        prefix=display_prefix(plaintext),
+        key_hash=hash_key(plaintext),
+        expires_at=expires_at,
+        max_usage_points=max_usage_points,
+        usage_points=usage_points,
+    )
+    return key, plaintext
+
+
+def default_grace() -> timedelta:
+    return timedelta(hours=settings.API_KEY_ROTATION_GRACE_HOURS)
+
+
+@transaction.atomic
+def rotate_api_key(*, key: ApiKey, grace: timedelta | None = None) -> tuple[ApiKey, str]:
+    """Replace ``key`` by a new one with the same scope and limits.
+
+    The old key keeps working for ``grace`` (default from settings; zero revokes it at once).
+    Usage points carry over, so rotating never resets a usage cap.
+    """
+    key = ApiKey.objects.select_for_update(of=("self",)).select_related("team", "app").get(pk=key.pk)
+    now = timezone.now()
+    if key.revoked_at is not None and key.revoked_at <= now:
+        raise ValueError("A revoked key cannot be rotated.")
+    new_key, plaintext = create_api_key(
+        team=key.team,
+        app=key.app,
+        name=key.name,
+        expires_at=key.expires_at,
+        max_usage_points=key.max_usage_points,
+        usage_points=key.usage_points,
+    )
+    end = now + (default_grace() if grace is None else grace)
+    key.revoked_at = min(end, key.revoked_at) if key.revoked_at else end
+    key.replaced_by = new_key
+    key.save(update_fields=["revoked_at", "replaced_by"])
+    return new_key, plaintext
+
+
+def revoke_api_key(*, key: ApiKey) -> ApiKey:
+    """Revoke at once. Irreversible: a revoked key never works again."""
+    now = timezone.now()
+    ApiKey.objects.filter(pk=key.pk).filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=now)).update(
+        revoked_at=now
+    )
+    key.refresh_from_db(fields=["revoked_at"])
+    return key
+
+
+def touch_last_used(*, key: ApiKey, now: datetime) -> None:
+    """Record use, writing at most once per API_KEY_LAST_USED_RESOLUTION seconds per key."""
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
+    if key.last_used_at is not None and now - key.last_used_at < resolution:
+        return
+    # The condition makes concurrent requests of several processes write once, not each.
+    ApiKey.objects.filter(pk=key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - resolution)
+    ).update(last_used_at=now)
+    key.last_used_at = now
+
+
+def add_usage(*, key: ApiKey, points: int) -> None:
+    """Add spent points atomically (concurrent requests never lose an increment)."""
+    if points > 0:
+        ApiKey.objects.filter(pk=key.pk).update(usage_points=F("usage_points") + points)

@@ -1,0 +1,16 @@
+"""URLs used only by the error-handling tests: views that fail in unexpected ways."""
+
+from django.urls import include, path
+from rest_framework.views import APIView
+
+from config.urls import urlpatterns as project_urlpatterns
+
+
+class Crash(APIView):
+    def post(self, request):
+        raise RuntimeError("secret internal detail")
+
+
+urlpatterns = [path("api/test/crash", Crash.as_view()), *project_urlpatterns]
+handler404 = "config.error_views.not_found"
+handler500 = "config.error_views.server_error"

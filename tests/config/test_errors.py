@@ -1,0 +1,72 @@
+"""Every error of every /api endpoint is the envelope with the true HTTP status."""
+
+import pytest
+from django.test.utils import override_settings
+from rest_framework.test import APIClient
+
+
+def test_unknown_api_path_is_404_envelope(api):
+    response = api.post("/api/core/nothing/here", {}, format="json")
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": 404, "statusText": "notFound", "message": "No endpoint at /api/core/nothing/here.", "data": None
+    }
+
+
+def test_unknown_path_outside_api_is_a_normal_page(client, db):
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert "text/html" in response["Content-Type"]
+
+
+def test_bad_json_is_400(api):
+    response = api.post("/api/core/dataset/create", data='{"name": ', content_type="application/json")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["statusText"]) == (400, "badRequest")
+    assert "JSON" in body["message"]
+
+
+def test_a_body_that_is_not_json_is_415(api):
+    response = api.post("/api/core/dataset/create", data="name=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.json()["statusText"] == "unsupportedMediaType"
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_over_the_limit_is_413(api):
+    response = api.post("/api/core/dataset/create", {"name": "x", "intro": "y" * 5000}, format="json")
+    assert response.status_code == 413
+    assert response.json()["statusText"] == "requestTooLarge"
+
+
+@pytest.mark.urls("tests.config.crash_urls")
+def test_unexpected_exception_is_500_without_a_trace(api, caplog):
+    client = api
+    client.raise_request_exception = False
+    response = client.post("/api/test/crash", {}, format="json")
+    assert response.status_code == 500
+    assert response.json() == {
+        "code": 500, "statusText": "internalServerError", "message": "Internal server error.", "data": None
+    }
+    assert "secret internal detail" not in response.content.decode()
+    assert "secret internal detail" in caplog.text  # the trace goes to the log
+
+
+def test_schema_builds_without_warnings():
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_schema_and_docs_are_served_offline(db):
+    client = APIClient()
+    schema = client.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/core/dataset/create", "/api/core/dataset/list", "/api/core/dataset/detail", "/api/core/dataset/delete"} <= paths.keys()
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "swagger-ui" in html
+    assert "cdn" not in html.lower()  # assets come from the sidecar package, not the network
