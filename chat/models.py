@@ -1,4 +1,4 @@
-"""Chat apps. (Conversations, `Chat` and `ChatItem`, live here too.)"""
+"""Chat apps and their conversations: `App` → `Chat` (one conversation) → `ChatItem` (one turn)."""
 
 from django.db import models
 from django.utils import timezone
@@ -36,3 +36,85 @@ class App(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ChatSource(models.TextChoices):
+    API = "api", "API"
+    ONLINE = "online", "online"
+    SHARE = "share", "share link"
+    TEAM = "team", "team space"
+    TEST = "test", "test"
+
+
+class Chat(models.Model):
+    """One conversation window of an app, named by the client's `chatId`."""
+
+    team = models.ForeignKey("keys.Team", on_delete=models.CASCADE, related_name="chats")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="chats")
+    chat_id = models.CharField(max_length=250)
+    title = models.CharField(max_length=200, blank=True, default="")
+    custom_title = models.CharField(max_length=200, blank=True, default="")
+    top = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=ChatSource.choices, default=ChatSource.API)
+    source_name = models.CharField(max_length=100, blank=True, default="")
+    custom_uid = models.CharField(max_length=255, blank=True, default="")
+    variables = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [models.UniqueConstraint(fields=["app", "chat_id"], name="chat_app_chat_id")]
+        indexes = [
+            models.Index(fields=["app", "-top", "-updated_at"], name="chat_app_top_updated"),
+            models.Index(fields=["app", "custom_uid", "-updated_at"], name="chat_app_uid_updated"),
+            models.Index(fields=["team", "-updated_at"], name="chat_team_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.custom_title or self.title or self.chat_id
+
+
+class ChatRole(models.TextChoices):
+    HUMAN = "Human", "Human"
+    AI = "AI", "AI"
+    SYSTEM = "System", "System"
+
+
+class ChatItem(models.Model):
+    """One record of a conversation: a question (Human) or an answer (AI).
+
+    `value` holds FastGPT's typed parts, e.g. [{"type": "text", "text": {"content": "…"}}].
+    An AI record keeps the run's node responses in `response_data`, and `error_msg` when the
+    model failed; `interrupted` marks an answer cut short by the client going away.
+    """
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="items")
+    data_id = models.CharField(max_length=64)
+    obj = models.CharField(max_length=8, choices=ChatRole.choices)
+    value = models.JSONField(default=list)
+    response_data = models.JSONField(default=list, blank=True)
+    error_msg = models.TextField(blank=True, default="")
+    interrupted = models.BooleanField(default=False)
+    user_good_feedback = models.TextField(null=True, blank=True)
+    user_bad_feedback = models.TextField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["chat", "data_id"], name="chatitem_chat_data_id")]
+        indexes = [models.Index(fields=["chat", "id"], name="chatitem_chat_id")]
+
+    def __str__(self) -> str:
+        return f"{self.obj} {self.data_id}"
+
+    @property
+    def text(self) -> str:
+        """The text parts of `value`, joined."""
+        return "\n".join(
+            part.get("text", {}).get("content", "")
+            for part in self.value
+            if isinstance(part, dict) and part.get("type", "text") == "text"
+        )

@@ -18,6 +18,9 @@ from keys.selectors import key_for_secret
 from keys.services import touch_last_used
 
 
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
+
 @dataclass(frozen=True)
 class KeyAuth:
     """What a request is allowed to act as: `request.auth`."""
@@ -35,32 +38,39 @@ class KeyAuth:
         return self.key.app_id or self.legacy_app_id
 
 
+def authenticate_header_value(header: str) -> KeyAuth | None:
+    """Check an Authorization header's value: None when absent, else the key it names.
+
+    Raises MissingCredential (malformed), InvalidApiKey (unknown, revoked, expired) or
+    UsageCapReached. Used by the DRF class below and by the streaming chat view.
+    """
+    if not header.strip():
+        return None
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or " " in credential:
+        raise MissingCredential()
+
+    secret, legacy_app_id = split_legacy_key(credential)
+    key = key_for_secret(key=secret)
+    if key is None:
+        raise InvalidApiKey()
+    now = timezone.now()
+    state = key.state(now)
+    if state == ApiKeyState.REVOKED:
+        raise InvalidApiKey("This API key has been revoked.")
+    if state == ApiKeyState.EXPIRED:
+        raise InvalidApiKey("This API key has expired.")
+    if key.is_over_cap:
+        raise UsageCapReached()
+    touch_last_used(key=key, now=now)
+    return KeyAuth(key=key, legacy_app_id=legacy_app_id)
+
+
 class ApiKeyAuthentication(BaseAuthentication):
-    keyword = "bearer"
-
     def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.strip():
-            return None  # the permission class answers "missing credential"
-        scheme, _, credential = header.strip().partition(" ")
-        credential = credential.strip()
-        if scheme.lower() != self.keyword or not credential or " " in credential:
-            raise MissingCredential()
-
-        secret, legacy_app_id = split_legacy_key(credential)
-        key = key_for_secret(key=secret)
-        if key is None:
-            raise InvalidApiKey()
-        now = timezone.now()
-        state = key.state(now)
-        if state == ApiKeyState.REVOKED:
-            raise InvalidApiKey("This API key has been revoked.")
-        if state == ApiKeyState.EXPIRED:
-            raise InvalidApiKey("This API key has expired.")
-        if key.is_over_cap:
-            raise UsageCapReached()
-        touch_last_used(key=key, now=now)
-        return None, KeyAuth(key=key, legacy_app_id=legacy_app_id)
+        auth = authenticate_header_value(request.META.get("HTTP_AUTHORIZATION", ""))
+        return None if auth is None else (None, auth)
 
     def authenticate_header(self, request) -> str:
-        return 'Bearer realm="api"'
+        return BEARER_CHALLENGE

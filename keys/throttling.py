@@ -12,30 +12,39 @@ from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
 
+def seconds_until_allowed(*, key_id: int, rate: str | None = None) -> float | None:
+    """Count one request of key ``key_id``; None if allowed, else seconds to wait."""
+    rate = settings.API_KEY_RATE if rate is None else rate
+    if not rate:
+        return None
+    limit, duration = SimpleRateThrottle.parse_rate(None, rate)
+    now = time.time()
+    window = int(now // duration)
+    cache_key = f"throttle:api_key:{key_id}:{window}"
+    if cache.add(cache_key, 1, timeout=duration + 1):
+        count = 1
+    else:
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # the window's counter expired between add and incr
+            cache.add(cache_key, 1, timeout=duration + 1)
+            count = 1
+    return (window + 1) * duration - now if count > limit else None
+
+
 class ApiKeyRateThrottle(SimpleRateThrottle):
+    """The DRF face of ``seconds_until_allowed``."""
+
     scope = "api_key"
 
     def get_rate(self) -> str | None:
         return settings.API_KEY_RATE or None
 
     def allow_request(self, request, view) -> bool:
-        if self.rate is None or request.auth is None:
+        if request.auth is None:
             return True
-        now = time.time()
-        window = int(now // self.duration)
-        cache_key = f"throttle:api_key:{request.auth.key.pk}:{window}"
-        if cache.add(cache_key, 1, timeout=self.duration + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # the window's counter expired between add and incr
-                cache.add(cache_key, 1, timeout=self.duration + 1)
-                count = 1
-        if count > self.num_requests:
-            self.wait_seconds = (window + 1) * self.duration - now
-            return False
-        return True
+        self.wait_seconds = seconds_until_allowed(key_id=request.auth.key.pk)
+        return self.wait_seconds is None
 
-    def wait(self) -> float:
+    def wait(self) -> float | None:
         return self.wait_seconds
