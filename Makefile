@@ -21,7 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo --base-url http://$(HOST):$(PORT)
-	$(PY) manage.py runserver $(HOST):$(PORT) --insecure
+	$(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 test: test-sqlite test-postgres
 

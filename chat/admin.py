@@ -1,8 +1,32 @@
-"""Admin for chat apps."""
+"""Admin for chat apps and conversations.
+
+The conversation list must stay fast with millions of chats, so it never counts the whole
+table (an estimate, or a count capped at COUNT_CAP), filters only on indexed columns, and
+counts messages with a correlated subquery that runs for the rows on the page only. A
+conversation opens as a read-only transcript, not a form; conversations can be exported as
+JSON Lines or deleted, never edited or added by hand.
+"""
+
+import json
+from datetime import timedelta
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
 
-from chat.models import App
+from chat.models import App, Chat, ChatItem, ChatRole
+from chat.selectors import flat_nodes, run_summary
+
+TRANSCRIPT_TEMPLATE = "admin/chat/chat/transcript.html"
+TRANSCRIPT_PAGE_SIZE = 50  # records per transcript page: a 10,000-record chat stays readable
+COUNT_CAP = 10_000
 
 
 @admin.register(App)
@@ -12,3 +36,324 @@ class AppAdmin(admin.ModelAdmin):
     list_select_related = ["team"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at", "updated_at"]
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator that never counts millions of rows.
+
+    Unfiltered on PostgreSQL: the planner's row estimate (pg_class.reltuples, kept fresh by
+    autovacuum). Otherwise: an exact count that stops at COUNT_CAP, so a filter matching more
+    shows COUNT_CAP rows' worth of pages.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        rows = self.object_list
+        if connection.vendor == "postgresql" and not rows.query.where:
+            estimate = table_row_estimate(rows.model._meta.db_table)
+            if estimate > COUNT_CAP:
+                return estimate
+        # Only the ids, so the per-row message count is not computed for rows being counted.
+        return rows.order_by().values("pk")[: COUNT_CAP + 1].count()
+
+
+def table_row_estimate(table: str) -> int:
+    """PostgreSQL's estimate of a table's rows (-1 or 0 before the first ANALYZE)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        row = cursor.fetchone()
+    return int(row[0]) if row else -1
+
+
+class UpdatedWithinFilter(admin.SimpleListFilter):
+    """A few fixed ranges on `updated_at` (indexed). Django's date_hierarchy would run a
+    DISTINCT-dates query over the whole table on every page."""
+
+    title = "updated"
+    parameter_name = "updated"
+    RANGES = {"1d": ("today", 1), "7d": ("past 7 days", 7), "30d": ("past 30 days", 30)}
+    OLDER = "older"
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.RANGES.items()] + [
+            (self.OLDER, "more than 30 days ago")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        now = timezone.now()
+        if value in self.RANGES:
+            return queryset.filter(updated_at__gte=now - timedelta(days=self.RANGES[value][1]))
+        if value == self.OLDER:
+            return queryset.filter(updated_at__lt=now - timedelta(days=30))
+        return queryset
+
+
+def message_count_subquery() -> Subquery:
+    """COUNT of a chat's records, correlated to the outer row: evaluated only for the rows
+    the page shows (served by the (chat, id) index), never a GROUP BY over every chat."""
+    counts = (
+        ChatItem.objects.filter(chat=OuterRef("pk"))
+        .order_by()
+        .values("chat")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+@admin.register(Chat)
+class ChatAdmin(admin.ModelAdmin):
+    # The columns, and their labels. The rows are drawn by templates/admin/chat/chat/
+    # change_list.html straight from the chats (Django's generic per-cell rendering cost more
+    # than the page's queries). Only `updated` sorts: the one order an index serves.
+    list_display = ["shown_title", "team_name", "app_name", "uid", "source_shown", "key_name", "messages", "updated"]
+    list_filter = ["team", "app", "source", UpdatedWithinFilter]
+    list_select_related = ["team", "app"]
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    search_fields = ["chat_id"]  # shows the box; the search itself is get_search_results
+    search_help_text = "An exact chat id or customUid, else words of the title."
+    ordering = ["-updated_at"]
+    actions = ["export_jsonl"]
+
+    # --- list --------------------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(message_count=message_count_subquery())
+
+    def get_search_results(self, request, queryset, search_term):
+        """Exact chat id or customUid first (indexed); only when neither matches, a title
+        search (a scan, so narrow it with the team/app filters on big installations)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = queryset.filter(Q(chat_id=term) | Q(custom_uid=term))
+        if exact.exists():
+            return exact, False
+        return queryset.filter(Q(title__icontains=term) | Q(custom_title__icontains=term)), False
+
+    def changelist_view(self, request, extra_context=None):
+        labels = [getattr(self, name).short_description for name in self.list_display]
+        return super().changelist_view(request, {"chat_columns": labels, **(extra_context or {})})
+
+    @admin.display(description="title")
+    def shown_title(self, chat) -> str:
+        return chat.custom_title or chat.title or chat.chat_id
+
+    @admin.display(description="team")
+    def team_name(self, chat) -> str:
+        return chat.team.name
+
+    @admin.display(description="app")
+    def app_name(self, chat) -> str:
+        return chat.app.name
+
+    @admin.display(description="customUid")
+    def uid(self, chat) -> str:
+        return chat.custom_uid
+
+    @admin.display(description="source")
+    def source_shown(self, chat) -> str:
+        return chat.source
+
+    @admin.display(description="key name")
+    def key_name(self, chat) -> str:
+        return chat.source_name
+
+    @admin.display(description="messages")
+    def messages(self, chat) -> int:
+        return chat.message_count
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, chat):
+        return chat.updated_at
+
+    # --- no hand edits: view, delete, export -------------------------------------------------
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_deleted_objects(self, objs, request):
+        """A summary for the delete confirmation: listing every record of a long chat (as
+        Django does by default) would load and print thousands of rows."""
+        chats = list(objs)
+        records = ChatItem.objects.filter(chat__in=chats).count()
+        shown = [f"Conversation: {chat}" for chat in chats[:100]]
+        return shown, {"conversations": len(chats), "records": records}, set(), []
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The conversation as a read-only transcript."""
+        chat = Chat.objects.select_related("team", "app").filter(pk=object_id).first()
+        if chat is None:
+            raise Http404("No such conversation.")
+        if not self.has_view_permission(request, chat):
+            raise PermissionDenied
+        items = ChatItem.objects.filter(chat=chat)
+        total = items.count()
+        pages = max(1, -(-total // TRANSCRIPT_PAGE_SIZE))
+        page = min(max(1, _int(request.GET.get("page"), 1)), pages)
+        start = (page - 1) * TRANSCRIPT_PAGE_SIZE
+        rows = items.order_by("id")[start : start + TRANSCRIPT_PAGE_SIZE]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Conversation: {chat}",
+            "chat": chat,
+            "entries": [transcript_entry(item) for item in rows],
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "first_shown": start + 1 if total else 0,
+            "last_shown": min(start + TRANSCRIPT_PAGE_SIZE, total),
+            "has_delete_permission": self.has_delete_permission(request, chat),
+            "original": chat,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, TRANSCRIPT_TEMPLATE, context)
+
+    @admin.action(description="Export selected conversations as JSON Lines")
+    def export_jsonl(self, request, queryset):
+        """One JSON object per conversation, with its records, streamed as a download."""
+        chats = (
+            queryset.select_related("team", "app")
+            .prefetch_related(Prefetch("items", queryset=ChatItem.objects.order_by("id")))
+            .order_by("pk")
+        )
+        lines = (
+            json.dumps(export_record(chat), ensure_ascii=False) + "\n"
+            for chat in chats.iterator(chunk_size=200)
+        )
+        response = StreamingHttpResponse(lines, content_type="application/jsonl; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.jsonl"'
+        return response
+
+
+def _int(value, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def export_record(chat: Chat) -> dict:
+    """A conversation and its records, in FastGPT's field names."""
+    return {
+        "chatId": chat.chat_id,
+        "appId": chat.app_id,
+        "appName": chat.app.name,
+        "teamId": chat.team_id,
+        "teamName": chat.team.name,
+        "title": chat.title,
+        "customTitle": chat.custom_title,
+        "top": chat.top,
+        "source": chat.source,
+        "sourceName": chat.source_name,
+        "customUid": chat.custom_uid,
+        "variables": chat.variables,
+        "metadata": chat.metadata,
+        "createTime": chat.created_at.isoformat(),
+        "updateTime": chat.updated_at.isoformat(),
+        "items": [
+            {
+                "dataId": item.data_id,
+                "obj": item.obj,
+                "value": item.value,
+                "responseData": item.response_data,
+                "errorMsg": item.error_msg,
+                "interrupted": item.interrupted,
+                "userGoodFeedback": item.user_good_feedback,
+                "userBadFeedback": item.user_bad_feedback,
+                "durationSeconds": item.duration_seconds,
+                "time": item.time.isoformat(),
+            }
+            for item in chat.items.all()
+        ],
+    }
+
+
+# --- transcript -----------------------------------------------------------------------------
+
+
+def transcript_entry(item: ChatItem) -> dict:
+    """One record as the transcript template shows it: readable parts, not raw JSON.
+
+    Times and numbers are formatted here, once, rather than by the template's localisation
+    machinery for every value."""
+    texts, reasoning, files, tools, other = [], [], [], [], []
+    for part in item.value if isinstance(item.value, list) else []:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type", "text")
+        if kind == "text":
+            texts.append((part.get("text") or {}).get("content", ""))
+        elif kind == "reasoning":
+            reasoning.append((part.get("reasoning") or {}).get("content", ""))
+        elif kind == "file":
+            file = part.get("file") or {}
+            url = str(file.get("url", ""))
+            files.append(
+                {
+                    "is_image": file.get("type") == "image",
+                    "name": file.get("name") or url,
+                    # Only web links become links: a "javascript:" url must stay inert text.
+                    "url": url if url.startswith(("http://", "https://")) else "",
+                }
+            )
+        elif kind == "tool":
+            tools.append(part.get("tools") or part.get("tool") or {})
+        else:
+            other.append(kind)
+    entry = {
+        "item": item,
+        "time": timezone.localtime(item.time).strftime("%Y-%m-%d %H:%M:%S"),
+        "is_ai": item.obj == ChatRole.AI,
+        "texts": texts,
+        "reasoning": reasoning,
+        "files": files,
+        "tools": tools,
+        "other_parts": other,
+    }
+    if item.obj == ChatRole.AI:
+        summary = run_summary(item)
+        entry.update(
+            quotes=[
+                {**quote, "score_shown": _score(quote.get("score"))}
+                for quote in summary.quotes if isinstance(quote, dict)
+            ],
+            running_time=_number(summary.running_time) if summary.running_time else "",
+            nodes=[
+                {
+                    "name": node.get("moduleName") or node.get("moduleType") or node.get("nodeId", "node"),
+                    "model": node.get("model", ""),
+                    "tokens": _number(node.get("tokens")),
+                    "running_time": _number(node.get("runningTime")),
+                }
+                for node in flat_nodes(item.response_data)
+            ],
+        )
+    return entry
+
+
+def _number(value) -> str:
+    """A number as text ("" when absent); other values (e.g. per-channel scores) as they are."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _score(value) -> str:
+    """A quote's score: one number, or FastGPT's per-channel list [{type, value}, …]."""
+    if isinstance(value, list):
+        return ", ".join(
+            f"{part.get('type', '')} {_number(part.get('value'))}".strip()
+            for part in value if isinstance(part, dict)
+        )
+    return _number(value)

@@ -70,6 +70,9 @@ class Chat(models.Model):
             models.Index(fields=["app", "-top", "-updated_at"], name="chat_app_top_updated"),
             models.Index(fields=["app", "custom_uid", "-updated_at"], name="chat_app_uid_updated"),
             models.Index(fields=["team", "-updated_at"], name="chat_team_updated"),
+            # The admin's search finds a chat id or customUid in any app.
+            models.Index(fields=["chat_id"], name="chat_chat_id"),
+            models.Index(fields=["custom_uid", "-updated_at"], name="chat_uid_updated"),
         ]
 
     def __str__(self) -> str:

@@ -76,3 +76,32 @@ class ChatNotFound(NotFound):
     body_code = 504000
     status_text = "unAuthChat"
     default_detail = "Chat not found."
+
+
+class RateLimited(ApiError):
+    """For views outside DRF (DRF views raise its own Throttled through the throttle class)."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    body_code = 429
+    status_text = "tooManyRequests"
+    default_detail = "Too many requests for this API key."
+
+    def __init__(self, wait_seconds: float):
+        super().__init__(f"Too many requests for this API key; retry in {max(1, round(wait_seconds))} s.")
+        self.wait_seconds = wait_seconds
+
+
+class UpstreamError(ApiError):
+    """The model provider failed (bad status, broken connection, malformed answer)."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    body_code = 502
+    status_text = "upstreamError"
+    default_detail = "The model provider failed."
+
+
+class UpstreamTimeout(ApiError):
+    status_code = status.HTTP_504_GATEWAY_TIMEOUT
+    body_code = 504
+    status_text = "upstreamTimeout"
+    default_detail = "The model provider did not answer in time."

@@ -10,6 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.envelope import envelope
 from config.errors import ApiError
+from config.validation import validation_message
 
 logger = logging.getLogger("config.api")
 
@@ -27,24 +28,6 @@ _DRF_NAMES = {
     exceptions.UnsupportedMediaType: (415, "unsupportedMediaType"),
     exceptions.Throttled: (429, "tooManyRequests"),
 }
-
-
-def validation_message(detail) -> str:
-    """Flatten DRF's nested validation detail into one line naming each field."""
-    if isinstance(detail, dict):
-        parts = []
-        for field, value in detail.items():
-            inner = validation_message(value)
-            parts.append(inner if field == "non_field_errors" else f"{field}: {inner}")
-        return " ".join(parts)
-    if isinstance(detail, list):
-        # A list of nested dicts (one per item) names each failing item by its position.
-        if detail and all(isinstance(item, dict) for item in detail):
-            return "; ".join(
-                f"[{index}] {validation_message(item)}" for index, item in enumerate(detail) if item
-            )
-        return " ".join(validation_message(item) for item in detail)
-    return str(detail)
 
 
 def api_exception_handler(exc, context):

@@ -1,6 +1,17 @@
-"""Fixtures shared by every test: teams, apps, keys and API clients that send them."""
+"""Fixtures shared by every test: teams, apps, keys and API clients that send them; a fake
+OpenAI-compatible provider (tests/fake_provider.py) and a live server process that calls it."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
+import requests
 from rest_framework.test import APIClient
 
 from chat.models import App
@@ -113,3 +124,147 @@ def clock(monkeypatch) -> Clock:
     fake = Clock(timezone.now())
     monkeypatch.setattr(timezone, "now", fake)
     return fake
+
+
+# --- the database, visible to other processes ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite's test database in a file rather than in memory, so that a server subprocess
+    (`live_server_url`) can open the same database. SQLITE_TEST_NAME, when set, still wins."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database.get("TEST", {}).get("NAME"):
+        folder = tmp_path_factory.mktemp("sqlite")
+        database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL (as django-environ reads it) for the database `settings_dict` describes."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
+    # Query parameters become OPTIONS again (e.g. pgserver's `host=/socket/dir`).
+    options = {k: v for k, v in (settings_dict.get("OPTIONS") or {}).items() if isinstance(v, (str, int))}
+    host, port = settings_dict.get("HOST") or "", settings_dict.get("PORT") or ""
+    if host.startswith("/"):  # a unix-socket directory cannot go in the URL's host part
+        options["host"], host = host, ""
+        if port:
+            options["port"], port = port, ""
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    netloc = f"{user}:{password}@{host}" + (f":{port}" if port else "")
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgresql://{netloc}/{quote(settings_dict['NAME'], safe='')}{query}"
+
+
+# --- the fake model provider --------------------------------------------------------------
+
+FAKE_PROVIDER_KEY = "test-provider-key"
+
+
+@pytest.fixture(scope="session")
+def _fake_provider_server():
+    from tests.fake_provider import FakeProvider
+
+    provider = FakeProvider(api_key=FAKE_PROVIDER_KEY)
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def fake_provider(_fake_provider_server):
+    """The OpenAI-compatible fake provider (one per session), its recorded requests cleared.
+
+    `fake_provider.base_url` is its OpenAI base URL, `fake_provider.requests` what it received.
+    Steer an answer with directives in the last user message, e.g. "hi [[fail:500]]"."""
+    _fake_provider_server.reset()
+    return _fake_provider_server
+
+
+def provider_models_json(provider) -> str:
+    """AI_MODELS declaring `fake-llm` and `fake-embedding` (64 dimensions) at `provider`."""
+    common = {"baseUrl": provider.base_url, "apiKey": provider.api_key}
+    return json.dumps(
+        [
+            {"name": "fake-llm", "type": "llm", "maxContext": 16000, "maxResponse": 4000, **common},
+            {"name": "fake-embedding", "type": "embedding", "maxContext": 8000, "dimensions": 64, **common},
+        ]
+    )
+
+
+@pytest.fixture
+def provider_models(settings, fake_provider):
+    """Point the server's models at the fake provider (`fake-llm` is the default LLM).
+
+    config.ai_models caches parsed declarations keyed on the raw setting strings, so the new
+    value takes effect at once and the old one comes back when `settings` is restored."""
+    settings.AI_MODELS = provider_models_json(fake_provider)
+    settings.AI_MODELS_FILE = ""
+    settings.DEFAULT_LLM_MODEL = "fake-llm"
+    return fake_provider
+
+
+# --- a live server process ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, _fake_provider_server, tmp_path_factory):
+    """Base URL (http://127.0.0.1:PORT) of `uvicorn config.asgi:application` run as a subprocess
+    on the test database, its models at the fake provider, with no rate limit.
+
+    Tests using it must also use `transactional_db`: rows they create are then committed, so
+    the subprocess sees them (and the tables are flushed after each test)."""
+    from django.db import connection
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "CONN_MAX_AGE": "0",  # no idle connection may outlive a request (the test db is dropped)
+        "AI_MODELS": provider_models_json(_fake_provider_server),
+        "AI_MODELS_FILE": "",
+        "DEFAULT_LLM_MODEL": "fake-llm",
+        "API_KEY_RATE": "",
+    }
+    log_path = tmp_path_factory.mktemp("live-server") / "uvicorn.log"
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
+               "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    root = Path(__file__).resolve().parent.parent
+    with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_serving(url, process, log_path)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if requests.get(f"{url}/api/schema/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    log = log_path.read_text(errors="replace")[-4000:]
+    pytest.fail(f"the live server did not start (exit code {process.poll()}); its log:\n{log}")

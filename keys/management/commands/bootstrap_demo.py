@@ -45,6 +45,9 @@ Keys (new on every run; earlier demo keys are now revoked):
   app key:    {app_key}
 
 Try:
+  curl -s {base}/api/v1/chat/completions -H 'Authorization: Bearer {app_key}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"chatId": "111", "stream": false, "messages": [{{"role": "user", "content": "Hello"}}]}}'
   curl -s {base}/api/core/dataset/create -H 'Authorization: Bearer {global_key}' \\
        -H 'Content-Type: application/json' -d '{{"name": "My dataset"}}'
   curl -s -X POST {base}/api/core/dataset/list -H 'Authorization: Bearer {global_key}'

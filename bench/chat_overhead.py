@@ -1,0 +1,693 @@
+"""What our chat-completions endpoint adds on top of the model provider it relays to.
+
+    .venv/bin/python bench/chat_overhead.py [--quick] [--workers N]          # SQLite in a temp file
+    .venv/bin/python -m tests.with_postgres .venv/bin/python bench/chat_overhead.py   # PostgreSQL 18
+
+Method. The script starts everything itself: the local OpenAI-compatible provider
+(`python -m tests.fake_provider`), a database for the server (`manage.py migrate` on
+DATABASE_URL, or on a fresh SQLite file in a temporary folder when it is unset), the demo team,
+app and app key (`manage.py bootstrap_demo`), and the server as a real deployment runs it
+(`uvicorn config.asgi:application --no-access-log`, `--workers 1` = "one instance"), with one
+LLM `bench-llm` pointing at the provider, no rate limit and WARNING logs. Each case is run
+twice in the same run: against the provider directly, then through our server
+(`/api/v1/chat/completions` with the app key, which stores every turn in the database). The
+difference is what we add: "added p50" is p50(ours) - p50(direct), likewise for p99.
+
+Cases:
+  * non-stream, closed loop at concurrency 1 and 32: requests/s, latency p50/p99;
+  * the same at concurrency 32 WITH a chatId (history read and appended; one chat per client
+    connection, as a user does not send two questions at once to one chat);
+  * stream, concurrency 1 and 32: time to the first `data:` event that carries content;
+  * open streams: N streams opened at once (slow answers: one word every --chunk-delay s, so
+    each stays open for words x delay s); per-stream time to first chunk, how many end with
+    [DONE] and how many fail; then, while the N are held open, sequential probe streams
+    measure the first-chunk delay a new client sees. N grows through --streams (1000, 1500)
+    while every stream of the previous level completed.
+
+The load generator is a minimal HTTP/1.1 client on raw asyncio streams (keep-alive, requests
+pre-encoded), the cheapest client on CPU that Python offers: the client, the provider, the
+server (and PostgreSQL) all share the machine's cores, so the figures are pessimistic. CPU time
+per request of each party is read from /proc, so one can see where the cores went.
+
+Linux only (/proc, RLIMIT_NOFILE). Point DATABASE_URL only at a throwaway database: the run adds
+chats and re-issues the demo keys (bootstrap_demo revokes the previous ones).
+"""
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PROVIDER_KEY = "bench-provider-key"
+MODEL = "bench-llm"
+QUESTION = "How fast is the relay?"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# A streamed chunk that carries text: `"content":"<at least one character>`.
+CONTENT = re.compile(rb'"content":\s*"[^"]')
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)")
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def raise_open_files_limit() -> int:
+    """Every open stream is one socket in the client, two in the server and one in the
+    provider; the usual soft limit (1024) is far too low. Subprocesses inherit the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_status(port: int, method: str, path: str, headers: dict | None = None) -> int | None:
+    """Status of one plain request, or None while nothing listens yet."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request(method, path, headers=headers or {})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+    except OSError:
+        return None
+
+
+class Stack:
+    """The provider, the database and the server, started in order and always torn down."""
+
+    def __init__(self, args):
+        self.args = args
+        self.folder = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+        self.procs: list[subprocess.Popen] = []
+        self.provider_port = free_port()
+        self.server_port = free_port()
+        self.database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{self.folder / 'bench.sqlite3'}"
+        self.app_key = ""
+
+    @property
+    def database(self) -> str:
+        return "PostgreSQL" if self.database_url.startswith("postgres") else "SQLite"
+
+    def spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "wb")
+        # A session of its own, so teardown can signal the process group (uvicorn's workers).
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc.bench_name = name
+        self.procs.append(proc)
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen, check, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{proc.bench_name} did not start:\n{self.log_tail(proc.bench_name)}")
+            time.sleep(0.1)
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.folder / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        provider = self.spawn("provider", [
+            PYTHON, "-m", "tests.fake_provider", "--port", str(self.provider_port), "--api-key", PROVIDER_KEY,
+        ], env)
+        auth = {"Authorization": f"Bearer {PROVIDER_KEY}"}
+        self.wait_ready(provider, lambda: http_status(self.provider_port, "GET", "/v1/models", auth) == 200)
+
+        server_env = {
+            **env,
+            "DATABASE_URL": self.database_url,
+            "AI_MODELS": json.dumps([{
+                "name": MODEL, "type": "llm", "baseUrl": f"http://127.0.0.1:{self.provider_port}/v1",
+                "apiKey": PROVIDER_KEY, "timeout": 120,
+            }]),
+            "DEFAULT_LLM_MODEL": MODEL,
+            "API_KEY_RATE": "",  # measure the relay, not the rate limiter
+            "LOG_LEVEL": "WARNING",
+            "DEBUG": "false",
+        }
+        manage = [PYTHON, "manage.py"]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=server_env, check=True)
+        demo = subprocess.run([*manage, "bootstrap_demo"], cwd=ROOT, env=server_env, check=True,
+                              capture_output=True, text=True).stdout
+        self.app_key = re.search(r"app key:\s+(fastgpt-\S+)", demo).group(1)
+
+        server = self.spawn("server", [
+            PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+            "--port", str(self.server_port), "--workers", str(self.args.workers), "--no-access-log",
+            "--log-level", "warning", *self.args.server_arg,
+        ], server_env)
+        # GET on the chat endpoint answers 405 without touching the database: "it serves".
+        self.wait_ready(server, lambda: http_status(self.server_port, "GET", "/api/v1/chat/completions") == 405)
+        if self.args.workers > 1:
+            time.sleep(2)  # the first worker answered; give the others time to import Django too
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def pids(self, name: str) -> list[int]:
+        """The process and its descendants (uvicorn --workers N forks its workers)."""
+        root = next(p.pid for p in self.procs if p.bench_name == name)
+        return process_tree(root)
+
+
+# --- /proc accounting ---------------------------------------------------------------------
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
+
+
+def memory_and_threads(pids: list[int]) -> tuple[float, int]:
+    rss_kb, threads = 0, 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss_kb += int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads += int(line.split()[1])
+    return rss_kb / 1024, threads
+
+
+@dataclass
+class CpuSnapshot:
+    client: float
+    provider: float
+    server: float
+    busy: float
+    total: float
+
+    @classmethod
+    def take(cls, stack: Stack) -> "CpuSnapshot":
+        busy, total = machine_cpu()
+        return cls(time.process_time(), cpu_seconds(stack.pids("provider")), cpu_seconds(stack.pids("server")),
+                   busy, total)
+
+    def since(self, before: "CpuSnapshot") -> dict:
+        d = {k: getattr(self, k) - getattr(before, k) for k in ("client", "provider", "server", "busy", "total")}
+        # Everything else that ran: PostgreSQL (when used), and anything foreign on the machine.
+        d["other"] = max(0.0, d["busy"] - d["client"] - d["provider"] - d["server"])
+        return d
+
+
+# --- a minimal HTTP/1.1 client --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # "direct" or "ours"
+    port: int
+    path: str
+    token: str
+
+    def request(self, body: dict) -> bytes:
+        """Encoded once per distinct body: the client must spend as little CPU as it can."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        )
+        return head.encode() + data
+
+
+@dataclass
+class Result:
+    ok: bool
+    latency: float  # request written -> response complete, seconds
+    first_chunk: float | None = None  # streams: -> first event carrying content
+    error: str = ""
+
+
+class Connection:
+    """One keep-alive connection. Understands exactly what the two servers send: a body with
+    Content-Length, or a chunked body (one SSE event per chunk, as uvicorn sends them)."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> "Connection":
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.target.port, limit=1 << 20)
+        return self
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    async def exchange(self, payload: bytes, on_first_chunk=None) -> Result:
+        start = time.perf_counter()
+        try:
+            if self.writer is None:
+                await self.open()
+            self.writer.write(payload)
+            head = (await self.reader.readuntil(b"\r\n\r\n")).lower()
+            status = int(head[9:12])
+            if b"\r\ntransfer-encoding: chunked" in head:
+                first, body = await self._read_chunked(start, on_first_chunk)
+                ok = status == 200 and first is not None and b"data: [DONE]" in body[-64:]
+            else:
+                first, body = None, await self.reader.readexactly(int(CONTENT_LENGTH.search(head).group(1)))
+                ok = status == 200 and b'"choices"' in body
+            if b"\r\nconnection: close" in head:
+                self.close()
+            error = "" if ok else f"HTTP {status}: {body[:200]!r}"
+            return Result(ok, time.perf_counter() - start, first, error)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, AttributeError) as exc:
+            self.close()  # the connection is in an unknown state: the next request opens another
+            return Result(False, time.perf_counter() - start, None, type(exc).__name__)
+
+    async def _read_chunked(self, start: float, on_first_chunk) -> tuple[float | None, bytes]:
+        first, parts = None, []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self.reader.readuntil(b"\r\n")  # no trailers: just the final CRLF
+                return first, b"".join(parts)
+            chunk = (await self.reader.readexactly(size + 2))[:-2]
+            parts.append(chunk)
+            if first is None and CONTENT.search(chunk):
+                first = time.perf_counter() - start
+                if on_first_chunk is not None:
+                    on_first_chunk()
+
+
+# --- the two targets and their bodies -------------------------------------------------------
+
+
+def targets(stack: Stack) -> tuple[Target, Target]:
+    direct = Target("direct", stack.provider_port, "/v1/chat/completions", PROVIDER_KEY)
+    ours = Target("ours", stack.server_port, "/api/v1/chat/completions", stack.app_key)
+    return direct, ours
+
+
+def body_for(target: Target, *, stream: bool, text: str = QUESTION, chat_id: str | None = None) -> dict:
+    """The body a client sends. Directly to the provider: what our server itself sends it
+    (model, temperature, max_tokens, usage in streams). To us: FastGPT's body."""
+    messages = [{"role": "user", "content": text}]
+    if target.name == "direct":
+        body = {"model": MODEL, "messages": messages, "temperature": 0.7, "max_tokens": 2000, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+    body = {"messages": messages, "stream": stream, "detail": False}
+    if chat_id:
+        body["chatId"] = chat_id
+    return body
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+async def closed_loop(target: Target, payloads: list[bytes], total: int, concurrency: int) -> tuple[list[Result], float]:
+    """`concurrency` clients, each on its own keep-alive connection, each sending its next
+    request as soon as the previous answer is complete, until `total` were sent. Client i
+    sends payloads[i % len(payloads)] (e.g. its own chatId)."""
+    results: list[Result] = []
+    sent = 0
+
+    async def client(index: int) -> None:
+        nonlocal sent
+        conn = await Connection(target).open()
+        payload = payloads[index % len(payloads)]
+        while sent < total:
+            sent += 1
+            results.append(await conn.exchange(payload))
+        conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    return results, time.perf_counter() - started
+
+
+@dataclass
+class Burst:
+    results: list[Result]
+    probes: list[Result]
+    open_during_probes: int  # fewest of the N streams still open while the probes ran
+    rss_mb: float
+    threads: int
+    cpu: dict = field(default_factory=dict)
+
+
+async def burst(stack: Stack, target: Target, n: int, words: int, delay: float, probes: int) -> Burst:
+    """N slow streams opened at once, then probe streams while they are held open."""
+    answer = " ".join(f"w{i}" for i in range(words))
+    slow = target.request(body_for(target, stream=True, text=f"[[chunk-delay:{delay}]][[answer:{answer}]] slow"))
+    probe = target.request(body_for(target, stream=True))
+
+    # Connect first (in batches, so as not to overflow the listen backlog), then send all N
+    # requests in the same loop iteration: first-chunk times measure request handling, not a
+    # SYN storm.
+    conns = []
+    for i in range(0, n, 250):
+        conns += await asyncio.gather(*(Connection(target).open() for _ in range(min(250, n - i))))
+    first_chunks = 0
+
+    def seen_first() -> None:
+        nonlocal first_chunks
+        first_chunks += 1
+
+    before = CpuSnapshot.take(stack)
+    started = time.monotonic()
+    tasks = [asyncio.create_task(conn.exchange(slow, seen_first)) for conn in conns]
+    hold = words * delay
+    # Probe only once every stream has started (or failed), and stop a second before the first
+    # of them can end, so each probe sees all N open.
+    while first_chunks + sum(t.done() for t in tasks) < n and time.monotonic() - started < hold:
+        await asyncio.sleep(0.05)
+    probe_results, open_counts = [], []
+    rss_mb, threads = memory_and_threads(stack.pids("server" if target.name == "ours" else "provider"))
+    while len(probe_results) < probes and time.monotonic() - started < hold - 1.0:
+        open_counts.append(sum(not t.done() for t in tasks))
+        probe_results.append(await Connection(target).exchange(probe))
+        await asyncio.sleep(0.05)
+    results = await asyncio.gather(*tasks)
+    cpu = CpuSnapshot.take(stack).since(before)
+    for conn in conns:
+        conn.close()
+    return Burst(results, probe_results, min(open_counts, default=0), rss_mb, threads, cpu)
+
+
+# --- statistics and report --------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+@dataclass
+class Row:
+    case: str
+    via: str
+    n: int
+    errors: int
+    rate: float  # requests/s (NaN where not meaningful)
+    p50: float  # ms
+    p99: float  # ms
+    cpu: dict
+    added: tuple[float, float] | None = None  # ms, ours rows only
+
+    def cpu_text(self) -> str:
+        if not self.cpu or not self.n:
+            return ""
+        per = lambda k: f"{self.cpu[k] / self.n * 1000:.2f}"  # noqa: E731
+        busy = self.cpu["busy"] / self.cpu["total"] * 100 if self.cpu["total"] else math.nan
+        return f"{per('client')}/{per('provider')}/{per('server')}/{per('other')} ({busy:.0f}%)"
+
+
+def row_from(case: str, via: str, results: list[Result], wall: float | None, cpu: dict, *, stream: bool) -> Row:
+    good = [r for r in results if r.ok]
+    metric = [(r.first_chunk if stream else r.latency) * 1000 for r in good]
+    rate = len(good) / wall if wall else math.nan
+    return Row(case, via, len(results), len(results) - len(good), rate, percentile(metric, 50),
+               percentile(metric, 99), cpu)
+
+
+def with_added(direct: Row, ours: Row) -> Row:
+    ours.added = (ours.p50 - direct.p50, ours.p99 - direct.p99)
+    return ours
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    print("\n| case | via | n | errors | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms "
+          "| CPU ms/req client/provider/server/other (machine busy) |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
+    for r in rows:
+        added = (fmt(r.added[0], 2), fmt(r.added[1], 2)) if r.added else ("", "")
+        print(f"| {r.case} | {r.via} | {r.n} | {r.errors} | {fmt(r.rate, 0)} | {fmt(r.p50, 2)} | {fmt(r.p99, 2)} "
+              f"| {added[0]} | {added[1]} | {r.cpu_text()} |")
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+async def warm_up(direct: Target, ours: Target, count: int) -> None:
+    """Imports, the provider's and the database's connection pools, the first requests of each
+    worker thread: none of that belongs in the figures."""
+    for target in (direct, ours):
+        for stream in (False, True):
+            results, _ = await closed_loop(target, [target.request(body_for(target, stream=stream))], count, 8)
+            failed = [r.error for r in results if not r.ok]
+            if failed:
+                raise RuntimeError(f"warm-up against {target.name} failed: {failed[0]}")
+
+
+async def closed_loop_case(stack, direct, ours, label, *, total, concurrency, stream=False, chats=False) -> list[Row]:
+    rows = []
+    for target in (direct, ours):
+        if chats and target is ours:
+            # One chat per client connection, new ones for this case; history grows as it runs.
+            tag = f"bench-{time.time_ns()}"
+            payloads = [target.request(body_for(target, stream=stream, chat_id=f"{tag}-{i}")) for i in range(concurrency)]
+        else:
+            payloads = [target.request(body_for(target, stream=stream))]
+        before = CpuSnapshot.take(stack)
+        results, wall = await closed_loop(target, payloads, total, concurrency)
+        rows.append(row_from(label, target.name, results, wall, CpuSnapshot.take(stack).since(before), stream=stream))
+        await asyncio.sleep(0.5)  # let the last saves and socket closes settle
+    rows[1] = with_added(rows[0], rows[1])
+    print_progress(rows)
+    return rows
+
+
+def print_progress(rows: list[Row]) -> None:
+    for r in rows:
+        added = f"  added p50 {fmt(r.added[0], 2)} p99 {fmt(r.added[1], 2)} ms" if r.added else ""
+        print(f"  {r.case:<34} {r.via:<6} n={r.n:<5} err={r.errors:<4} {fmt(r.rate, 0):>6} req/s  "
+              f"p50 {fmt(r.p50, 2)} p99 {fmt(r.p99, 2)} ms{added}", flush=True)
+
+
+async def streams_case(stack, direct, ours, args) -> tuple[list[Row], int, list[str]]:
+    """Returns the rows, the largest N held by our server (every stream ended with [DONE]) and
+    notes (memory, threads, errors)."""
+    rows, held, notes = [], 0, []
+    for n in args.streams:
+        level = {}
+        for target in (direct, ours):
+            b = await burst(stack, target, n, args.stream_words, args.chunk_delay, args.probes)
+            level[target.name] = b
+            errors = sorted({r.error.split(":")[0] for r in b.results if not r.ok})
+            notes.append(f"{n} streams via {target.name}: {sum(r.ok for r in b.results)} completed with [DONE], "
+                         f"{sum(not r.ok for r in b.results)} failed {errors or ''}; "
+                         f"{'server' if target.name == 'ours' else 'provider'} RSS {b.rss_mb:.0f} MB, "
+                         f"{b.threads} threads; {len(b.probes)} probes with >= {b.open_during_probes} open")
+            print("  " + notes[-1], flush=True)
+            await asyncio.sleep(1.0)
+        d, o = level["direct"], level["ours"]
+        burst_rows = [row_from(f"{n} streams opened at once: first chunk", name, b.results, None, b.cpu, stream=True)
+                      for name, b in (("direct", d), ("ours", o))]
+        probe_rows = [row_from(f"probe while {n} held: first chunk", name, b.probes, None, {}, stream=True)
+                      for name, b in (("direct", d), ("ours", o))]
+        level_rows = [burst_rows[0], with_added(*burst_rows), probe_rows[0], with_added(*probe_rows)]
+        print_progress(level_rows)
+        rows += level_rows
+        if not all(r.ok for r in o.results):
+            break
+        held = n
+    return rows, held, notes
+
+
+def verdicts(rows: list[Row], held: int, args, database: str) -> list[str]:
+    def find(prefix: str, via: str = "ours") -> Row | None:
+        return next((r for r in rows if r.case.startswith(prefix) and r.via == via), None)
+
+    def line(ok: bool, text: str) -> str:
+        return f"{'met    ' if ok else 'NOT met'}  {text}"
+
+    out = []
+    c1 = find("non-stream, c=1,")
+    out.append(line(c1.added[0] <= 3, f"added p50 <= 3 ms: non-stream c=1 added p50 {c1.added[0]:.2f} ms "
+                                      f"(p99 {c1.added[1]:.2f} ms)"))
+    c32 = find("non-stream, c=32,")
+    where = "" if database == "PostgreSQL" else f" — measured on {database}; the target is for PostgreSQL"
+    out.append(line(c32.rate >= 400, f">= 400 non-stream req/s with history stored: {c32.rate:.0f} req/s at c=32"
+                                      f" ({args.workers} worker{'s' if args.workers > 1 else ''}){where}"))
+    if held:
+        b, p = find(f"{held} streams opened"), find(f"probe while {held} held")
+        ok = held >= 1000 and b.added[1] <= 50
+        out.append(line(ok, f">= 1000 streams held, p99 added first chunk <= 50 ms: held {held}; "
+                            f"opened at once p99 added {b.added[1]:.1f} ms; new stream while held p99 added "
+                            f"{p.added[1]:.1f} ms"))
+    else:
+        out.append(line(False, f">= 1000 streams held: not even {args.streams[0]} completed without error"))
+    return out
+
+
+async def run(stack: Stack, args) -> None:
+    direct, ours = targets(stack)
+    small = args.quick
+    await warm_up(direct, ours, 40 if small else 200)
+    rows = []
+    print("non-stream and stream cases (closed loop):", flush=True)
+    rows += await closed_loop_case(stack, direct, ours, "non-stream, c=1, no chatId",
+                                   total=args.requests_c1, concurrency=1)
+    rows += await closed_loop_case(stack, direct, ours, "non-stream, c=32, no chatId",
+                                   total=args.requests_c32, concurrency=32)
+    rows += await closed_loop_case(stack, direct, ours, "non-stream, c=32, chatId (32 chats)",
+                                   total=args.requests_c32, concurrency=32, chats=True)
+    rows += await closed_loop_case(stack, direct, ours, "stream, c=1: first chunk",
+                                   total=args.requests_c1, concurrency=1, stream=True)
+    rows += await closed_loop_case(stack, direct, ours, "stream, c=32: first chunk",
+                                   total=args.requests_c32, concurrency=32, stream=True)
+    print(f"open streams ({args.stream_words} words, one per {args.chunk_delay} s):", flush=True)
+    stream_rows, held, notes = await streams_case(stack, direct, ours, args)
+    rows += stream_rows
+
+    print_table(rows)
+    print()
+    for note in notes:
+        print(f"- {note}")
+    print("\nTargets:")
+    for verdict in verdicts(rows, held, args, stack.database):
+        print(f"  {verdict}")
+
+
+def describe(stack: Stack, args, nofile: int) -> None:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "?")
+    print(f"chat overhead benchmark — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {os.cpu_count()} cores ({cpu}), load average before: {os.getloadavg()[0]:.2f}; "
+          f"open-files limit {nofile}")
+    print(f"database: {stack.database}; server: uvicorn config.asgi:application --workers {args.workers} "
+          f"--no-access-log {' '.join(args.server_arg)}".rstrip())
+    print("load generator: minimal HTTP/1.1 client on raw asyncio streams (keep-alive, pre-encoded requests), "
+          "in this process.\nClient, provider and server share the same cores: a pessimistic setup.")
+    print("CPU column: CPU ms per request of this client / the provider / our server / everything else "
+          "(PostgreSQL, other load), and how busy the whole machine was.\n", flush=True)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts: checks that the script works (~30 s)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1: one instance)")
+    parser.add_argument("--requests-c1", type=int, help="requests per concurrency-1 case (default 500)")
+    parser.add_argument("--requests-c32", type=int, help="requests per concurrency-32 case (default 3000)")
+    parser.add_argument("--streams", help="comma-separated levels of open streams (default 1000,1500)")
+    parser.add_argument("--stream-words", type=int, help="words in each slow answer (default 30)")
+    parser.add_argument("--chunk-delay", type=float, help="seconds between the words of a slow answer (default 0.5)")
+    parser.add_argument("--probes", type=int, help="probe streams while the streams are held (default 40)")
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="extra uvicorn argument, repeatable (e.g. --server-arg=--http=httptools)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "requests_c1": 50 if quick else 500,
+        "requests_c32": 300 if quick else 3000,
+        "streams": "100" if quick else "1000,1500",
+        "stream_words": 10 if quick else 30,
+        "chunk_delay": 0.3 if quick else 0.5,
+        "probes": 10 if quick else 40,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.streams = [int(n) for n in str(args.streams).split(",")]
+    return args
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # `kill PID` (and Ctrl-C, even when started in the background) must still run the
+    # teardown: the provider and the server run in sessions of their own.
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    nofile = raise_open_files_limit()
+    stack = Stack(args)
+    describe(stack, args, nofile)
+    try:
+        stack.start()
+        asyncio.run(run(stack, args))
+    except BaseException:
+        log = stack.log_tail("server")
+        if log:
+            print(f"\nlast lines of the server's log:\n{log}", file=sys.stderr)
+        raise
+    else:
+        log = stack.log_tail("server", 20)
+        if log:
+            print(f"\nthe server logged (last lines):\n{log}")
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

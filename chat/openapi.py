@@ -1,0 +1,91 @@
+"""The chat-completions path in the OpenAPI schema.
+
+The endpoint is a plain async view (see chat/completions.py), which drf-spectacular cannot
+inspect, so its description is added by this post-processing hook.
+"""
+
+from drf_spectacular.plumbing import build_array_type, build_basic_type, build_object_type
+from drf_spectacular.types import OpenApiTypes
+
+_TEXT = build_basic_type(OpenApiTypes.STR)
+_BOOL = build_basic_type(OpenApiTypes.BOOL)
+_INT = build_basic_type(OpenApiTypes.INT)
+_OBJECT = build_basic_type(OpenApiTypes.OBJECT)
+
+_MESSAGE = build_object_type(
+    properties={
+        "role": {"type": "string", "enum": ["system", "user", "assistant"]},
+        "content": {
+            "oneOf": [_TEXT, build_array_type(_OBJECT)],
+            "description": "Text, or OpenAI content parts: text, image_url, file_url.",
+        },
+    },
+    required=["role"],
+)
+
+REQUEST = build_object_type(
+    properties={
+        "messages": build_array_type(_MESSAGE),
+        "chatId": {**_TEXT, "description": "Server-side history key; omit to send the whole context."},
+        "appId": {**_TEXT, "description": "With a global key: an app of your team."},
+        "stream": _BOOL,
+        "detail": {**_BOOL, "description": "Add responseData, or FastGPT's named SSE events."},
+        "responseChatItemId": {**_TEXT, "description": "The id to give this turn's AI record."},
+        "variables": _OBJECT,
+        "customUid": {**_TEXT, "description": "Your end user's id, stored and filterable."},
+        "stream_options": build_object_type(properties={"include_usage": _BOOL}),
+    },
+    required=["messages"],
+)
+
+_USAGE = build_object_type(
+    properties={"prompt_tokens": _INT, "completion_tokens": _INT, "total_tokens": _INT}
+)
+RESPONSE = build_object_type(
+    properties={
+        "id": {**_TEXT, "description": "The chat id."},
+        "object": _TEXT,
+        "created": _INT,
+        "model": _TEXT,
+        "responseChatItemId": _TEXT,
+        "usage": _USAGE,
+        "choices": build_array_type(_OBJECT),
+        "responseData": build_array_type(_OBJECT),
+        "newVariables": _OBJECT,
+    }
+)
+ERROR = build_object_type(
+    properties={"code": _INT, "statusText": _TEXT, "message": _TEXT, "data": _OBJECT, "error": _OBJECT}
+)
+
+
+def add_chat_completions(result, generator, request, public):
+    """drf-spectacular POSTPROCESSING_HOOKS entry."""
+    errors = {
+        status: {"description": text, "content": {"application/json": {"schema": ERROR}}}
+        for status, text in [
+            ("400", "Bad request"), ("401", "Missing or invalid key"), ("402", "Usage cap reached"),
+            ("403", "Key outside its scope"), ("404", "App not found"), ("429", "Rate limited"),
+            ("502", "Model provider failed"), ("504", "Model provider timed out"),
+        ]
+    }
+    result["paths"]["/api/v1/chat/completions"] = {
+        "post": {
+            "operationId": "chat_completions",
+            "summary": "OpenAI-compatible chat with server-side history",
+            "tags": ["chat"],
+            "security": [{"ApiKeyAuth": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST}}},
+            "responses": {
+                "200": {
+                    "description": "chat.completion, or text/event-stream when `stream` is true",
+                    "content": {
+                        "application/json": {"schema": RESPONSE},
+                        "text/event-stream": {"schema": _TEXT},
+                    },
+                },
+                **errors,
+            },
+        }
+    }
+    return result
