@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from chat import llm, sse
 from chat.prompting import history_preview
 from chat.turns import Turn, prepare_turn, save_turn
-from config.errors import ApiError, BadRequest, RateLimited, UpstreamError, UpstreamTimeout
+from config.errors import ApiError, BadRequest, RateLimited
 from config.envelope import envelope
 from config.ids import new_object_id
 from keys.authentication import BEARER_CHALLENGE
@@ -92,8 +92,12 @@ def error_response(exc: ApiError) -> JsonResponse:
     return response
 
 
-def upstream_error(exc: llm.ProviderError) -> ApiError:
-    return UpstreamTimeout(exc.message) if isinstance(exc, llm.ProviderTimeout) else UpstreamError(exc.message)
+def model_call(turn: Turn) -> dict:
+    """The arguments of the model call: the context built for this turn, the app's settings."""
+    return {
+        "model": turn.model, "messages": turn.provider_messages,
+        "temperature": turn.app.temperature, "max_tokens": turn.app.max_tokens,
+    }
 
 
 # --- the answer as one JSON body ----------------------------------------------------------
@@ -101,13 +105,10 @@ def upstream_error(exc: llm.ProviderError) -> ApiError:
 
 async def whole_answer(turn: Turn) -> JsonResponse:
     try:
-        completion = await llm.complete(
-            model=turn.model, messages=turn.provider_messages,
-            temperature=turn.app.temperature, max_tokens=turn.app.max_tokens,
-        )
+        completion = await llm.complete(**model_call(turn))
     except llm.ProviderError as exc:
         await record_failure(turn, answer="", usage=None, error=exc.message)
-        return error_response(upstream_error(exc))
+        return error_response(exc.as_api_error())
 
     records = response_records(turn, completion.text, completion.usage)
     await sync_to_async(save_turn)(
@@ -138,13 +139,10 @@ async def stream_answer(turn: Turn):
     try:
         # Wait for the provider's status first: a refusal is answered as JSON with its true
         # HTTP status, not as a 200 stream carrying an error.
-        stream = await llm.open_stream(
-            model=turn.model, messages=turn.provider_messages,
-            temperature=turn.app.temperature, max_tokens=turn.app.max_tokens,
-        )
+        stream = await llm.open_stream(**model_call(turn))
     except llm.ProviderError as exc:
         await record_failure(turn, answer="", usage=None, error=exc.message)
-        return error_response(upstream_error(exc))
+        return error_response(exc.as_api_error())
     response = StreamingHttpResponse(stream_events(turn, stream), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each chunk on at once
@@ -194,7 +192,7 @@ async def stream_events(turn: Turn, stream: llm.AnswerStream):
     except llm.ProviderError as exc:
         await record_failure(turn, answer=stream.text, usage=partial_usage(stream), error=exc.message)
         saved = True
-        error = upstream_error(exc)
+        error = exc.as_api_error()
         payload = {"code": error.body_code, "statusText": error.status_text, "message": exc.message}
         if turn.detail:
             yield sse.event("error", payload)

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from chat import offline_responder, tokens
 from config.ai_models import AiModel
+from config.errors import ApiError, UpstreamError, UpstreamTimeout
 
 
 @dataclass
@@ -45,17 +46,23 @@ class Completion:
 
 
 class ProviderError(Exception):
-    """The provider failed: `http_status` is what we answer (502, or 504 for a timeout)."""
+    """The provider failed; answered as 502 (`UpstreamError`)."""
 
-    http_status = 502
+    api_error_class: type[ApiError] = UpstreamError
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
 
+    def as_api_error(self, context: str = "") -> ApiError:
+        """The API error to answer with, its message prefixed by ``context``."""
+        return self.api_error_class(f"{context}{self.message}")
+
 
 class ProviderTimeout(ProviderError):
-    http_status = 504
+    """The provider did not answer in time; answered as 504 (`UpstreamTimeout`)."""
+
+    api_error_class = UpstreamTimeout
 
 
 def estimated_usage(messages: list[dict], answer: str) -> Usage:

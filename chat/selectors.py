@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from chat.models import App, Chat, ChatItem, ChatRole
 from config.ai_models import AiModel, default_model, get_model
-from config.errors import AppNotFound, ChatNotFound
+from config.errors import AppNotFound, ChatNotFound, UpstreamError
 from keys.authentication import KeyAuth
 
 # The columns a history list shows: loading `variables`/`metadata` (JSON) for 20 rows we
@@ -51,9 +51,17 @@ def chat_for_key(*, auth: KeyAuth, app_id: str, chat_id: str) -> Chat:
 
 
 def app_model(app: App) -> AiModel:
-    """The LLM the app runs with: its own if still configured, else the default one."""
-    model = get_model(app.model) if app.model else None
-    return model if model is not None and model.type == "llm" else default_model("llm")
+    """The LLM the app runs with: its own, or the default when it names none.
+
+    An app naming a model that is not configured is an error, never a silent switch to
+    another model (which could send its conversations to another provider).
+    """
+    if not app.model:
+        return default_model("llm")
+    model = get_model(app.model)
+    if model is None or model.type != "llm":
+        raise UpstreamError(f"The app's model '{app.model}' is not configured on this server.")
+    return model
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,9 @@ def chat_init(*, auth: KeyAuth, app_id: str, chat_id: str) -> ChatInit:
     variables. A chatId the app has never seen is not an error: it is a new conversation."""
     app = app_for_key(auth=auth, app_id=app_id)
     chat = Chat.objects.filter(app=app, chat_id=chat_id).first() if chat_id else None
-    return ChatInit(app=app, chat_id=chat_id, chat=chat, model_name=app_model(app).name)
+    # Shown as configured: opening a window must not fail on a model that isn't.
+    model_name = app.model or default_model("llm").name
+    return ChatInit(app=app, chat_id=chat_id, chat=chat, model_name=model_name)
 
 
 # --- histories ------------------------------------------------------------------------------
@@ -92,7 +102,8 @@ class HistoryFilters:
 def histories(*, app: App, filters: HistoryFilters = HistoryFilters()) -> QuerySet[Chat]:
     """The app's conversations, pinned first, then the most recently updated.
 
-    Served by the indexes (app, -top, -updated_at) and (app, custom_uid, -top, -updated_at).
+    Served by the indexes (app, -top, -updated_at) and, for one end user, (app, custom_uid,
+    -updated_at) (a user has few chats: they are sorted after the index finds them).
     """
     chats = Chat.objects.filter(app=app)
     if filters.source is not None:

@@ -10,12 +10,11 @@ import re
 from django.db import transaction
 
 from chat import llm, selectors
-from chat.models import Chat, ChatItem, ChatRole, ChatSource
+from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
 from config.ai_models import AiModel, default_model, get_model
-from config.errors import BadRequest, UpstreamError, UpstreamTimeout
+from config.errors import BadRequest
 from keys.authentication import KeyAuth
 from keys.services import add_usage
-
 
 
 def update_history(
@@ -91,7 +90,7 @@ QUESTION_GUIDE_PROMPT = (
 )
 
 
-def question_guide_model(*, app, model_name: str | None) -> AiModel:
+def question_guide_model(*, app: App | None, model_name: str | None) -> AiModel:
     """The model asked: the one named in the request, else the app's, else the default LLM."""
     if model_name:
         model = get_model(model_name)
@@ -135,10 +134,11 @@ def create_question_guide_from_messages(
 ) -> list[str]:
     """The older endpoint: the client sends the conversation itself (`messages`).
 
-    ``app_id`` picks the app's model when given; an app key defaults to its own app, a global
-    key without one to the default model.
+    ``app_id`` picks the app's model when given; an app key (or a legacy
+    `fastgpt-<key>-<appId>` key) defaults to its app, a global key without one to the default
+    model.
     """
-    app_id = app_id or auth.key.app_id
+    app_id = app_id or auth.app_id
     app = selectors.app_for_key(auth=auth, app_id=app_id) if app_id else None
     return suggest_questions(
         auth=auth,
@@ -163,8 +163,7 @@ def suggest_questions(
             model=model, messages=[*messages, prompt], temperature=0.3, max_tokens=300
         )
     except llm.ProviderError as exc:
-        error_class = UpstreamTimeout if exc.http_status == 504 else UpstreamError
-        raise error_class(f"Question guide: {exc.message}") from exc
+        raise exc.as_api_error("Question guide: ") from exc
     add_usage(key=auth.key, points=completion.usage.total_tokens)
     return parse_questions(completion.text)
 

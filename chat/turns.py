@@ -15,8 +15,9 @@ from django.utils import timezone
 from chat import prompting
 from chat.completion_serializers import ChatCompletionIn
 from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
-from config.ai_models import AiModel, default_model, get_model
-from config.errors import AppNotFound, BadRequest, KeyOutOfScope, MissingCredential, RateLimited, UpstreamError
+from chat.selectors import app_for_key, app_model, recent_records
+from config.ai_models import AiModel
+from config.errors import BadRequest, KeyOutOfScope, MissingCredential, RateLimited
 from config.ids import new_object_id
 from config.validation import validated
 from keys.authentication import KeyAuth, authenticate_header_value
@@ -75,27 +76,15 @@ def authenticate(header: str) -> KeyAuth:
 
 
 def app_for_completion(*, auth: KeyAuth, app_id: str | None) -> App:
-    """The app to answer with: an app key's own app always wins; a global key must name an
-    app of its team (in the body, or in the legacy `fastgpt-<key>-<appId>` form)."""
+    """The app to answer with: an app key's own app always wins (as in FastGPT); a global key
+    must name an app of its team (in the body, or in the legacy `fastgpt-<key>-<appId>` form)."""
     wanted = auth.key.app_id or app_id or auth.legacy_app_id
     if not wanted:
         raise KeyOutOfScope(
             "Chat needs an app: use the app's API key, or send `appId` of an app of your team "
             "with a global key."
         )
-    app = App.objects.filter(pk=wanted, team_id=auth.team_id).first()
-    if app is None:
-        raise AppNotFound()
-    return app
-
-
-def model_of(app: App) -> AiModel:
-    if not app.model:
-        return default_model("llm")
-    model = get_model(app.model)
-    if model is None or model.type != "llm":
-        raise UpstreamError(f"The app's model '{app.model}' is not configured on this server.")
-    return model
+    return app_for_key(auth=auth, app_id=wanted)
 
 
 def prepare_turn(*, header: str, body, client_ip: str) -> Turn:
@@ -104,7 +93,7 @@ def prepare_turn(*, header: str, body, client_ip: str) -> Turn:
         auth = authenticate(header)
         data = validated(ChatCompletionIn, body)
         app = app_for_completion(auth=auth, app_id=data.get("appId"))
-        model = model_of(app)
+        model = app_model(app)
         chat_id = data.get("chatId") or ""
         messages = data["messages"]
         question = messages[-1]
@@ -117,7 +106,8 @@ def prepare_turn(*, header: str, body, client_ip: str) -> Turn:
 
         if chat_id:
             # With a chatId the history is the server's; only the last message is new.
-            history = prompting.history_messages(_recent_items(stored_chat, app.history_turns))
+            recent = recent_records(chat=stored_chat, rounds=app.history_turns) if stored_chat else []
+            history = prompting.history_messages(recent)
             conversation = history + prompting.request_messages([question])
         else:
             conversation = prompting.request_messages(messages)
@@ -141,14 +131,6 @@ def prepare_turn(*, header: str, body, client_ip: str) -> Turn:
         )
     finally:
         release_connection()
-
-
-def _recent_items(chat: Chat | None, turns: int) -> list[ChatItem]:
-    if chat is None or turns == 0:
-        return []
-    recent = list(chat.items.order_by("-id")[: turns * 2])
-    recent.reverse()
-    return recent
 
 
 def save_turn(

@@ -190,3 +190,15 @@ def test_older_endpoint_bad_input(api, body, field):
 )
 def test_parse_questions(text, questions):
     assert parse_questions(text) == questions
+
+
+def test_older_endpoint_with_a_legacy_app_suffixed_key_uses_that_app(client_for, global_key, app, provider_models):
+    from tests.conftest import IssuedKey
+
+    app.model = "builtin-offline-responder"  # so that using the app shows as "no provider call"
+    app.save()
+    legacy = IssuedKey(global_key.row, f"{global_key.plaintext}-{app.pk}")
+    response = client_for(legacy).post(OLD_GUIDE, {"messages": [{"role": "user", "content": "hi"}]}, format="json")
+    assert response.status_code == 200
+    assert response.json()["data"] == []
+    assert provider_models.requests == []

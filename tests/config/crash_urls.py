@@ -1,6 +1,6 @@
 """URLs used only by the error-handling tests: views that fail in unexpected ways."""
 
-from django.urls import include, path
+from django.urls import path
 from rest_framework.views import APIView
 
 from config.urls import urlpatterns as project_urlpatterns
