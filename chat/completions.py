@@ -14,6 +14,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -178,10 +179,19 @@ async def stream_events(turn: Turn, stream: llm.AnswerStream):
 
         records = response_records(turn, stream.text, stream.usage)
         # Stored before the stream ends, so a client that has read it all finds the records.
-        await sync_to_async(save_turn)(
-            turn=turn, answer=stream.text, response_data=records,
-            usage_points=stream.usage.total_tokens, duration=elapsed(turn),
-        )
+        try:
+            await sync_to_async(save_turn)(
+                turn=turn, answer=stream.text, response_data=records,
+                usage_points=stream.usage.total_tokens, duration=elapsed(turn),
+            )
+        except DatabaseError:
+            # The answer was delivered but not stored: say so, and still end the stream.
+            logger.exception("Could not store the turn of chat %s", turn.chat_id)
+            saved = True
+            yield emit({"error": {"code": 500, "statusText": "storageError", "type": "storageError",
+                                  "message": "The answer could not be stored."}})
+            yield emit(sse.DONE)
+            return
         saved = True
         yield emit(chunk({}, "stop"))
         if turn.include_usage and not turn.detail:

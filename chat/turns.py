@@ -36,9 +36,11 @@ def new_data_id() -> str:
 
 
 def release_connection() -> None:
-    """Give the connection back (to the pool, on PostgreSQL) once a step is done, so a long
-    stream holds none. Not inside a transaction (tests wrap everything in one)."""
-    if not connection.in_atomic_block:
+    """Give the connection back to PostgreSQL's pool once a step is done, so a long stream
+    holds none. SQLite keeps it (closed at the request's end as usual): it has no pool to
+    starve, and closing its last connection checkpoints the WAL every time. Never inside a
+    transaction (tests wrap everything in one)."""
+    if connection.vendor != "sqlite" and not connection.in_atomic_block:
         connection.close()
 
 
@@ -59,6 +61,8 @@ class Turn:
     metadata: dict
     human_data_id: str
     ai_data_id: str
+    new_chat: bool  # no chatId was sent: the chat id is ours and the chat cannot exist yet
+    ids_from_client: bool  # the client named a record id, which another request may also use
     stream: bool
     detail: bool
     include_usage: bool
@@ -125,6 +129,8 @@ def prepare_turn(*, header: str, body, client_ip: str) -> Turn:
             metadata={**data["metadata"], "originIp": client_ip},
             human_data_id=question.get("dataId") or new_data_id(),
             ai_data_id=ai_data_id,
+            new_chat=not chat_id,
+            ids_from_client=bool(question.get("dataId") or data.get("responseChatItemId")),
             stream=data["stream"],
             detail=data["detail"],
             include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
@@ -143,11 +149,13 @@ def save_turn(
     error: str = "",
     interrupted: bool = False,
 ) -> None:
-    """Write the question and the answer (or the error) in one transaction."""
+    """Write the question and the answer (or the error) in one transaction, then count the
+    tokens against the key (outside it: every turn of a key updates that key's row, and holding
+    the row lock until commit would serialise all of the key's turns)."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            chat = _upsert_chat(turn, now)
+            chat = Chat.objects.create(**_new_chat_fields(turn, now)) if turn.new_chat else _upsert_chat(turn, now)
             items = [
                 ChatItem(chat=chat, data_id=turn.human_data_id, obj=ChatRole.HUMAN, value=turn.question, time=now),
                 ChatItem(
@@ -162,43 +170,57 @@ def save_turn(
                     time=now,
                 ),
             ]
-            try:
-                with transaction.atomic():
-                    ChatItem.objects.bulk_create(items)
-            except IntegrityError:
-                # A concurrent request on this chat took one of our ids: keep both turns.
-                logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
-                for item in items:
-                    item.data_id = new_data_id()
-                ChatItem.objects.bulk_create(items)
-            add_usage(key=turn.auth.key, points=usage_points)
+            _insert_items(turn, items)
+        add_usage(key=turn.auth.key, points=usage_points)
     finally:
         release_connection()
 
 
+def _insert_items(turn: Turn, items: list[ChatItem]) -> None:
+    if not turn.ids_from_client:  # our ids are random: they cannot clash
+        ChatItem.objects.bulk_create(items)
+        return
+    try:
+        with transaction.atomic():
+            ChatItem.objects.bulk_create(items)
+    except IntegrityError:
+        # A concurrent request on this chat took one of the client's ids: keep both turns.
+        logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
+        for item in items:
+            item.data_id = new_data_id()
+        ChatItem.objects.bulk_create(items)
+
+
+def _new_chat_fields(turn: Turn, now) -> dict:
+    return {
+        "team_id": turn.auth.team_id,
+        "app": turn.app,
+        "chat_id": turn.chat_id,
+        "title": turn.question_text[:TITLE_CHARS] or "New chat",
+        "source": ChatSource.API,
+        "source_name": turn.auth.key.name,
+        "custom_uid": turn.custom_uid,
+        "variables": turn.variables,
+        "metadata": turn.metadata,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def _upsert_chat(turn: Turn, now) -> Chat:
-    chat, created = Chat.objects.get_or_create(
-        app=turn.app,
-        chat_id=turn.chat_id,
-        defaults={
-            "team_id": turn.auth.team_id,
-            "title": turn.question_text[:TITLE_CHARS] or "New chat",
-            "source": ChatSource.API,
-            "source_name": turn.auth.key.name,
-            "custom_uid": turn.custom_uid,
-            "variables": turn.variables,
-            "metadata": turn.metadata,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    if not created:
-        chat = Chat.objects.select_for_update().get(pk=chat.pk)
-        # Merge over what is stored now, not what prepare_turn read: a concurrent turn may
-        # have changed it in between.
-        chat.variables = {**chat.variables, **turn.request_variables}
-        chat.metadata = {**chat.metadata, **turn.metadata}
-        chat.custom_uid = turn.custom_uid or chat.custom_uid
-        chat.updated_at = now
-        chat.save(update_fields=["variables", "metadata", "custom_uid", "updated_at"])
+    """The chat named by the client, locked for this transaction; created on its first turn."""
+    chat = Chat.objects.select_for_update().filter(app=turn.app, chat_id=turn.chat_id).first()
+    if chat is None:
+        try:
+            with transaction.atomic():  # a concurrent first turn may create it first
+                return Chat.objects.create(**_new_chat_fields(turn, now))
+        except IntegrityError:
+            chat = Chat.objects.select_for_update().get(app=turn.app, chat_id=turn.chat_id)
+    # Merge over what is stored now, not what prepare_turn read: a concurrent turn may have
+    # changed it in between.
+    chat.variables = {**chat.variables, **turn.request_variables}
+    chat.metadata = {**chat.metadata, **turn.metadata}
+    chat.custom_uid = turn.custom_uid or chat.custom_uid
+    chat.updated_at = now
+    chat.save(update_fields=["variables", "metadata", "custom_uid", "updated_at"])
     return chat

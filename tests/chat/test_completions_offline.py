@@ -154,3 +154,19 @@ def test_stream_with_detail_uses_fastgpts_named_events_in_order(app_key):
     flow = json.loads(events[-1][1])
     assert flow[0]["moduleType"] == "chatNode"
     assert flow == ChatItem.objects.get(obj="AI").response_data
+
+
+def test_a_stream_whose_turn_cannot_be_stored_still_ends_and_says_so(app_key, monkeypatch):
+    import json
+
+    from django.db import DatabaseError
+
+    import chat.completions
+
+    def broken_save(**kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(chat.completions, "save_turn", broken_save)
+    events = post(ask("hi", stream=True), key=app_key).events()
+    assert events[-1] == (None, "[DONE]")
+    assert json.loads(events[-2][1])["error"]["statusText"] == "storageError"
