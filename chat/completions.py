@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from chat import llm, sse
 from chat.prompting import history_preview
 from chat.turns import Turn, prepare_turn, save_turn
-from config.errors import ApiError, BadRequest, RateLimited
+from config.errors import ApiError, BadRequest, MethodNotAllowed, RateLimited, RequestTooLarge
 from config.envelope import envelope
 from config.ids import new_object_id
 from keys.authentication import BEARER_CHALLENGE
@@ -33,24 +33,10 @@ JSON_OPTIONS = {"ensure_ascii": False, "separators": (",", ":")}
 _background: set[asyncio.Task] = set()  # saves of interrupted streams, kept alive until done
 
 
-class MethodNotAllowed(ApiError):
-    status_code = 405
-    body_code = 405
-    status_text = "methodNotAllowed"
-    default_detail = "Use POST."
-
-
-class RequestTooLarge(ApiError):
-    status_code = 413
-    body_code = 413
-    status_text = "requestTooLarge"
-    default_detail = "Request body is too large."
-
-
 @csrf_exempt
 async def chat_completions(request):
     if request.method != "POST":
-        return error_response(MethodNotAllowed())
+        return error_response(MethodNotAllowed("Use POST."))
     try:
         body = parse_body(request)
         turn = await sync_to_async(prepare_turn)(

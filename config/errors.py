@@ -53,6 +53,22 @@ class UsageCapReached(ApiError):
     default_detail = "This API key has used all of its usage points."
 
 
+class MethodNotAllowed(ApiError):
+    """For views outside DRF (DRF raises its own for its views)."""
+
+    status_code = status.HTTP_405_METHOD_NOT_ALLOWED
+    body_code = 405
+    status_text = "methodNotAllowed"
+    default_detail = "Method not allowed."
+
+
+class RequestTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    body_code = 413
+    status_text = "requestTooLarge"
+    default_detail = "Request body is too large."
+
+
 class NotFound(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
     body_code = 404

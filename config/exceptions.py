@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.envelope import envelope
-from config.errors import ApiError
+from config.errors import ApiError, RequestTooLarge
 from config.validation import validation_message
 
 logger = logging.getLogger("config.api")
@@ -33,8 +33,8 @@ _DRF_NAMES = {
 def api_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error as the envelope, with the true HTTP status."""
     if isinstance(exc, RequestDataTooBig):
-        return error_response(413, 413, "requestTooLarge", "Request body is too large.")
-    if isinstance(exc, Http404):
+        exc = RequestTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

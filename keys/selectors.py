@@ -8,7 +8,7 @@ from keys.models import ApiKey, Team
 
 def key_for_secret(*, key: str) -> ApiKey | None:
     """The stored key whose hash matches ``key``, or None. One indexed query."""
-    found = ApiKey.objects.filter(key_hash=hash_key(key)).select_related("team").first()
+    found = ApiKey.objects.filter(key_hash=hash_key(key)).first()
     if found is None or not hashes_match(found.key_hash, key):
         return None
     return found
