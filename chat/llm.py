@@ -17,7 +17,7 @@ import httpx
 from django.conf import settings
 
 from chat import offline_responder, tokens
-from config.ai_models import AiModel
+from providers.registry import AiModel
 from config.errors import ApiError, UpstreamError, UpstreamTimeout
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from chat.models import App, Chat, ChatItem, ChatRole
-from config.ai_models import AiModel, default_model, get_model
+from providers.registry import AiModel, default_model, get_model
 from config.errors import AppNotFound, ChatNotFound, UpstreamError
 from keys.authentication import KeyAuth
 

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from chat import llm, selectors
 from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
-from config.ai_models import AiModel, default_model, get_model
+from providers.registry import AiModel, default_model, get_model
 from config.errors import BadRequest
 from keys.authentication import KeyAuth
 from keys.services import add_usage

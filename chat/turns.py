@@ -16,7 +16,7 @@ from chat import prompting
 from chat.completion_serializers import ChatCompletionIn
 from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
 from chat.selectors import app_for_key, app_model, recent_records
-from config.ai_models import AiModel
+from providers.registry import AiModel
 from config.errors import BadRequest, KeyOutOfScope, MissingCredential, RateLimited
 from config.ids import new_object_id
 from config.validation import validated

@@ -148,7 +148,7 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
-# --- models (see config/ai_models.py) -----------------------------------------------------
+# --- models (see providers/registry.py) -----------------------------------------------------
 AI_MODELS = env.str("AI_MODELS", default="")
 AI_MODELS_FILE = env.str("AI_MODELS_FILE", default="")
 DEFAULT_LLM_MODEL = env.str("DEFAULT_LLM_MODEL", default="")

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.ai_models import get_model
+from providers.registry import get_model
 from datasets.models import Dataset, DatasetType
 
 

@@ -1,6 +1,6 @@
 """Writes on datasets."""
 
-from config.ai_models import default_model
+from providers.registry import default_model
 from datasets.models import Dataset
 from datasets.selectors import get_dataset, get_folder
 

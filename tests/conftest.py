@@ -199,7 +199,7 @@ def provider_models_json(provider) -> str:
 def provider_models(settings, fake_provider):
     """Point the server's models at the fake provider (`fake-llm` is the default LLM).
 
-    config.ai_models caches parsed declarations keyed on the raw setting strings, so the new
+    providers.registry caches parsed declarations keyed on the raw setting strings, so the new
     value takes effect at once and the old one comes back when `settings` is restored."""
     settings.AI_MODELS = provider_models_json(fake_provider)
     settings.AI_MODELS_FILE = ""

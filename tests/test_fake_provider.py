@@ -340,26 +340,26 @@ def test_the_fixture_key_is_the_one_required(fake_provider):
 
 
 def test_provider_models_points_the_configuration_at_the_fake(provider_models):
-    from config import ai_models
+    from providers import registry
 
-    llm = ai_models.default_model("llm")
+    llm = registry.default_model("llm")
     assert (llm.name, llm.base_url, llm.api_key) == ("fake-llm", provider_models.base_url, FAKE_PROVIDER_KEY)
-    embedding = ai_models.get_model("fake-embedding")
+    embedding = registry.get_model("fake-embedding")
     assert (embedding.type, embedding.dimensions, embedding.base_url) == ("embedding", 64, provider_models.base_url)
 
 
 def test_a_changed_ai_models_setting_takes_effect_without_clearing_a_cache(settings, fake_provider):
-    # config.ai_models caches with functools.cache keyed on the raw setting strings.
-    from config import ai_models
+    # providers.registry caches with functools.cache keyed on the raw setting strings.
+    from providers import registry
     from tests.conftest import provider_models_json
 
     settings.AI_MODELS_FILE = ""
     settings.AI_MODELS = provider_models_json(fake_provider)
-    assert ai_models.get_model("fake-llm").base_url == fake_provider.base_url
+    assert registry.get_model("fake-llm").base_url == fake_provider.base_url
     settings.AI_MODELS = ""
-    assert ai_models.get_model("fake-llm") is None
+    assert registry.get_model("fake-llm") is None
     settings.AI_MODELS = provider_models_json(fake_provider)
-    assert ai_models.get_model("fake-llm") is not None
+    assert registry.get_model("fake-llm") is not None
 
 
 def test_the_live_server_serves(live_server_url, transactional_db):

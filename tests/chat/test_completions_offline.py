@@ -3,7 +3,7 @@ and every turn is stored as a FastGPT client would find it."""
 
 from chat.models import Chat, ChatItem
 from chat.offline_responder import NO_MODEL_ANSWER
-from config.ai_models import BUILTIN_LLM
+from providers.registry import BUILTIN_LLM
 from keys.models import ApiKey
 from tests.chat.completion_calls import ask, post
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.ai_models import BUILTIN_EMBEDDING, BUILTIN_LLM
+from providers.registry import BUILTIN_EMBEDDING, BUILTIN_LLM
 from datasets.models import Dataset
 
 
