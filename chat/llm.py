@@ -18,7 +18,7 @@ from django.conf import settings
 
 from chat import offline_responder, tokens
 from providers.registry import AiModel
-from config.errors import ApiError, UpstreamError, UpstreamTimeout
+from providers.errors import ProviderError, ProviderTimeout
 
 
 @dataclass
@@ -43,26 +43,6 @@ class Usage:
 class Completion:
     text: str
     usage: Usage
-
-
-class ProviderError(Exception):
-    """The provider failed; answered as 502 (`UpstreamError`)."""
-
-    api_error_class: type[ApiError] = UpstreamError
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def as_api_error(self, context: str = "") -> ApiError:
-        """The API error to answer with, its message prefixed by ``context``."""
-        return self.api_error_class(f"{context}{self.message}")
-
-
-class ProviderTimeout(ProviderError):
-    """The provider did not answer in time; answered as 504 (`UpstreamTimeout`)."""
-
-    api_error_class = UpstreamTimeout
 
 
 def estimated_usage(messages: list[dict], answer: str) -> Usage:
