@@ -111,7 +111,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["keys.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "config.exception_handler.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -127,7 +127,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chat.openapi.add_chat_completions",
+        "chat.completions.openapi.add_chat_completions",
     ],
 }
 
@@ -154,7 +154,7 @@ AI_MODELS_FILE = env.str("AI_MODELS_FILE", default="")
 DEFAULT_LLM_MODEL = env.str("DEFAULT_LLM_MODEL", default="")
 DEFAULT_EMBEDDING_MODEL = env.str("DEFAULT_EMBEDDING_MODEL", default="")
 
-# --- model providers (chat/llm.py) ------------------------------------------------------------
+# --- model providers (providers/) ---------------------------------------------------------------
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=10)
 PROVIDER_MAX_CONNECTIONS = env.int("PROVIDER_MAX_CONNECTIONS", default=2000)
 PROVIDER_MAX_KEEPALIVE = env.int("PROVIDER_MAX_KEEPALIVE", default=100)

@@ -9,9 +9,10 @@ service with the caller's key, and answers the envelope.
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 
-from chat import selectors, services
-from chat.selectors import HistoryFilters
-from chat.serializers import (
+from chat import selectors
+from chat.history import question_guide, selectors as history, services
+from chat.history.selectors import HistoryFilters
+from chat.history.serializers import (
     AppChatQuery,
     AppQuery,
     FeedbackIn,
@@ -60,7 +61,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
             created_from=data.get("created_from"),
             created_to=data.get("created_to"),
         )
-        chats, total = selectors.history_page(
+        chats, total = history.history_page(
             app=app, filters=filters, offset=data["offset"], page_size=data["page_size"]
         )
         return ok(HistoryListOut({"list": chats, "total": total}).data)
@@ -108,7 +109,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
     )
     def init(self, request):
         data = validated(InitQuery, request.query_params)
-        init = selectors.chat_init(auth=request.auth, app_id=data["app_id"], chat_id=data.get("chat_id") or "")
+        init = history.chat_init(auth=request.auth, app_id=data["app_id"], chat_id=data.get("chat_id") or "")
         return ok(InitOut(init).data)
 
     @extend_schema(
@@ -127,7 +128,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         if data["cursor"]:
             return self._cursor_page(request, data)
         chat = selectors.chat_for_key(auth=request.auth, app_id=data["app_id"], chat_id=data["chat_id"])
-        items, total = selectors.record_page(chat=chat, offset=data["offset"], page_size=data["page_size"])
+        items, total = history.record_page(chat=chat, offset=data["offset"], page_size=data["page_size"])
         return ok(RecordPageOut({"list": items, "total": total}).data)
 
     @extend_schema(
@@ -142,7 +143,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
 
     def _cursor_page(self, request, data):
         chat = selectors.chat_for_key(auth=request.auth, app_id=data["app_id"], chat_id=data["chat_id"])
-        window = selectors.record_window(
+        window = history.record_window(
             chat=chat,
             page_size=data["page_size"],
             initial_id=data.get("initial_id"),
@@ -171,7 +172,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
     def res_data(self, request):
         data = validated(ResDataQuery, request.query_params)
         chat = selectors.chat_for_key(auth=request.auth, app_id=data["app_id"], chat_id=data["chat_id"])
-        return ok(selectors.record_in_chat(chat=chat, data_id=data["data_id"]).response_data)
+        return ok(history.record_in_chat(chat=chat, data_id=data["data_id"]).response_data)
 
     @extend_schema(
         operation_id="chat_record_delete",
@@ -209,7 +210,7 @@ class QuestionGuideViewSet(viewsets.ViewSet):
     def create(self, request):
         data = validated(QuestionGuideIn, request.data)
         config = data.get("question_guide") or {}
-        questions = services.create_question_guide(
+        questions = question_guide.create_question_guide(
             auth=request.auth,
             app_id=data["app_id"],
             chat_id=data["chat_id"],
@@ -227,7 +228,7 @@ class QuestionGuideViewSet(viewsets.ViewSet):
     )
     def create_from_messages(self, request):
         data = validated(LegacyQuestionGuideIn, request.data)
-        questions = services.create_question_guide_from_messages(
+        questions = question_guide.create_question_guide_from_messages(
             auth=request.auth, app_id=data.get("app_id") or None, messages=data["messages"]
         )
         return ok(questions)

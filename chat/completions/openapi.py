@@ -1,6 +1,6 @@
 """The chat-completions path in the OpenAPI schema.
 
-The endpoint is a plain async view (see chat/completions.py), which drf-spectacular cannot
+The endpoint is a plain async view (see chat/completions/views.py), which drf-spectacular cannot
 inspect, so its description is added by this post-processing hook.
 """
 
