@@ -7,7 +7,6 @@ thousand streams open (docs/benchmarks.md). The database work runs in two short 
 """
 
 import asyncio
-import json
 import logging
 import time
 
@@ -23,6 +22,7 @@ from chat.prompting import history_preview
 from chat.turns import Turn, prepare_turn, save_turn
 from config.errors import ApiError, BadRequest, MethodNotAllowed, RateLimited, RequestTooLarge
 from config.envelope import envelope
+from config.json_input import parse_json
 from config.ids import new_object_id
 from keys.authentication import BEARER_CHALLENGE
 
@@ -57,10 +57,7 @@ def parse_body(request) -> dict:
         raw = request.body
     except RequestDataTooBig:
         raise RequestTooLarge() from None
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise BadRequest(f"JSON parse error - {exc}") from None
+    body = parse_json(raw or b"null")  # refuses what no database could store (config/json_input.py)
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     return body
