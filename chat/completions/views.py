@@ -7,7 +7,6 @@ thousand streams open (docs/benchmarks.md). The key check and rate limit are DRF
 in between is awaited on the event loop.
 """
 
-import json
 import time
 
 from asgiref.sync import sync_to_async
@@ -19,6 +18,7 @@ from chat.completions.services import Turn, prepare_turn, record_failure, releas
 from chat.completions.streaming import stream_events
 from config.errors import ApiError, BadRequest, MethodNotAllowed, RequestTooLarge
 from config.exception_handler import JSON_OPTIONS, error_json_response
+from config.json_input import parse_json
 from keys.access import authenticate_and_throttle
 from providers import chat_models
 from providers.errors import ProviderError
@@ -52,10 +52,7 @@ def parse_body(request) -> dict:
         raw = request.body
     except RequestDataTooBig:
         raise RequestTooLarge() from None
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise BadRequest(f"JSON parse error - {exc}") from None
+    body = parse_json(raw or b"null")  # refuses what no database could store (config/json_input.py)
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     return body

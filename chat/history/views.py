@@ -30,7 +30,6 @@ from chat.history.serializers import (
     ResDataQuery,
 )
 from config.envelope import ok
-from config.schema import ENVELOPE_NULL, enveloped
 from config.validation import validated
 from keys.permissions import HasApiKey
 
@@ -48,7 +47,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         operation_id="chat_history_list",
         tags=TAG,
         request=HistoryListIn,
-        responses=enveloped("ChatHistoryListEnvelope", HistoryListOut()),
+        responses=HistoryListOut,
     )
     def list(self, request):
         data = validated(HistoryListIn, request.data)
@@ -67,7 +66,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         return ok(HistoryListOut({"list": chats, "total": total}).data)
 
     @extend_schema(
-        operation_id="chat_history_update", tags=TAG, request=HistoryUpdateIn, responses=ENVELOPE_NULL
+        operation_id="chat_history_update", tags=TAG, request=HistoryUpdateIn, responses=None
     )
     def update(self, request):
         data = validated(HistoryUpdateIn, request.data)
@@ -75,7 +74,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         return ok(None)
 
     @extend_schema(
-        operation_id="chat_history_delete", tags=TAG, parameters=[APP_ID, CHAT_ID], responses=ENVELOPE_NULL
+        operation_id="chat_history_delete", tags=TAG, parameters=[APP_ID, CHAT_ID], responses=None
     )
     def destroy(self, request):
         data = validated(AppChatQuery, request.query_params)
@@ -86,7 +85,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         operation_id="chat_history_clear",
         tags=TAG,
         parameters=[APP_ID],
-        responses=ENVELOPE_NULL,
+        responses=None,
         description="Deletes the app's conversations created through the API (source `api`) only.",
     )
     def clear(self, request):
@@ -105,7 +104,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_init",
         tags=TAG,
         parameters=[APP_ID, OpenApiParameter("chatId", str, description="Conversation id; may be new")],
-        responses=enveloped("ChatInitEnvelope", InitOut()),
+        responses=InitOut,
     )
     def init(self, request):
         data = validated(InitQuery, request.query_params)
@@ -116,7 +115,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_records_page",
         tags=TAG,
         request=RecordsIn,
-        responses=enveloped("ChatRecordPageEnvelope", RecordWindowOut()),
+        responses=RecordWindowOut,
         description=(
             "Offset paging counts back from the newest record (offset 0 = the latest page); "
             "each page is oldest first. With initialId/prevId/nextId the answer is a cursor "
@@ -135,7 +134,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_records_cursor",
         tags=TAG,
         request=RecordsIn,
-        responses=enveloped("ChatRecordWindowEnvelope", RecordWindowOut()),
+        responses=RecordWindowOut,
         description="FastGPT's getRecords_v2: cursor pages by record dataId.",
     )
     def cursor(self, request):
@@ -165,9 +164,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_record_response_data",
         tags=TAG,
         parameters=[APP_ID, CHAT_ID, OpenApiParameter("dataId", str, required=True, description="Record id")],
-        responses=enveloped(
-            "ChatResDataEnvelope", serializers.ListField(child=serializers.DictField())
-        ),
+        responses=serializers.ListField(child=serializers.DictField()),
     )
     def res_data(self, request):
         data = validated(ResDataQuery, request.query_params)
@@ -178,7 +175,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_record_delete",
         tags=TAG,
         parameters=[APP_ID, CHAT_ID, OpenApiParameter("contentId", str, required=True, description="Record id")],
-        responses=ENVELOPE_NULL,
+        responses=None,
     )
     def destroy(self, request):
         data = validated(RecordDeleteQuery, request.query_params)
@@ -189,7 +186,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_record_feedback",
         tags=TAG,
         request=FeedbackIn,
-        responses=ENVELOPE_NULL,
+        responses=None,
         description="Omitting userGoodFeedback or userBadFeedback clears it.",
     )
     def feedback(self, request):
@@ -198,7 +195,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         return ok(None)
 
 
-QUESTIONS = enveloped("QuestionGuideEnvelope", serializers.ListField(child=serializers.CharField()))
+QUESTIONS = serializers.ListField(child=serializers.CharField())
 
 
 class QuestionGuideViewSet(viewsets.ViewSet):
