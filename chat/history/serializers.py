@@ -34,8 +34,12 @@ def data_id_field(source: str, **kwargs) -> serializers.CharField:
     return serializers.CharField(source=source, max_length=ID_MAX, **kwargs)
 
 
+# Far beyond any list (a 64-bit offset would overflow the database's OFFSET arithmetic).
+OFFSET_MAX = 2**31 - 1
+
+
 class OffsetPageIn(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
 
 
 # --- histories ------------------------------------------------------------------------------
@@ -167,7 +171,12 @@ class FeedbackIn(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        data_id = attrs.pop("data_id", None) or attrs.pop("chat_item_id", None)
+        data_id, chat_item_id = attrs.pop("data_id", None), attrs.pop("chat_item_id", None)
+        if data_id and chat_item_id:
+            raise serializers.ValidationError(
+                {"dataId": ["Send dataId or chatItemId (its older name), not both."]}
+            )
+        data_id = data_id or chat_item_id
         if not data_id:
             raise serializers.ValidationError({"dataId": ["This field is required."]})
         # Omitted means "clear it", as in FastGPT.
