@@ -64,6 +64,10 @@ class MethodNotAllowed(ApiError):
     status_text = "methodNotAllowed"
     default_detail = "Method not allowed."
 
+    def __init__(self, message: str | None = None, *, allowed: list[str]):
+        super().__init__(message)
+        self.allowed = allowed  # sent as the `Allow` header
+
 
 class RequestTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE

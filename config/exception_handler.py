@@ -2,8 +2,8 @@
 
 `api_exception_handler` is DRF's EXCEPTION_HANDLER; `error_json_response` answers for views
 outside DRF (chat completions, which add OpenAI's `error` object). Both go through
-`render_error`, the one place that sets `WWW-Authenticate` (every 401) and `Retry-After`
-(every 429).
+`render_error`, the one place that sets `WWW-Authenticate` (every 401), `Retry-After`
+(every 429) and `Allow` (a 405 of a view outside DRF; DRF adds its own).
 """
 
 import logging
@@ -77,6 +77,9 @@ def render_error(exc: exceptions.APIException, *, openai: bool = False) -> Rende
     headers = {}
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = BEARER_CHALLENGE
+    allowed = getattr(exc, "allowed", None)
+    if allowed:
+        headers["Allow"] = ", ".join(allowed)
     wait = getattr(exc, "wait", None)
     if wait is not None:
         headers["Retry-After"] = str(max(1, math.ceil(wait)))

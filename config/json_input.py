@@ -8,6 +8,7 @@ saved afterwards:
 - `\\u0000` (PostgreSQL's text and jsonb refuse the NUL character);
 - lone surrogates such as `\\ud800` (not Unicode text: they cannot be encoded as UTF-8, so
   neither a provider request nor a database row can carry them);
+- NaN and ±Infinity, which are not JSON;
 - nesting deeper than MAX_DEPTH (deeper documents crash recursive code with RecursionError).
 """
 
@@ -26,13 +27,18 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 def parse_json(raw: bytes | str) -> Any:
     """The JSON document in ``raw``, or BadRequest naming what is wrong and where."""
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
         raise BadRequest(f"JSON nested too deeply (at most {MAX_DEPTH} levels).") from None
     except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError for non-UTF-8 bytes
         raise BadRequest(f"JSON parse error - {exc}") from None
     check_storable(document)
     return document
+
+
+def _no_constant(name: str):
+    """NaN and ±Infinity are not JSON (PostgreSQL's jsonb can't store them either)."""
+    raise ValueError(f"{name} is not a valid JSON value")
 
 
 def check_storable(document: Any) -> None:

@@ -15,7 +15,7 @@ from config.errors import BEARER_CHALLENGE, InvalidApiKey, MissingCredential, Us
 from keys.hashing import split_legacy_key
 from keys.models import ApiKey, ApiKeyState
 from keys.selectors import key_for_secret
-from keys.services import touch_last_used
+from keys.services import touch_last_used, usage_account
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def authenticate_header_value(header: str) -> KeyAuth | None:
         raise InvalidApiKey("This API key has been revoked.")
     if state == ApiKeyState.EXPIRED:
         raise InvalidApiKey("This API key has expired.")
-    if key.is_over_cap:
+    if usage_account(key=key).is_over_cap:  # a rotating key shares its replacement's count
         raise UsageCapReached()
     touch_last_used(key=key, now=now)
     return KeyAuth(key=key, legacy_app_id=legacy_app_id)

@@ -25,6 +25,7 @@ class ApiKeyState(models.TextChoices):
     ROTATING = "rotating", "rotating out"
     REVOKED = "revoked", "revoked"
     EXPIRED = "expired", "expired"
+    OVER_CAP = "over_cap", "over cap"
 
 
 class ApiKey(models.Model):
@@ -66,11 +67,18 @@ class ApiKey(models.Model):
         return self.app_id is None
 
     def state(self, now=None) -> ApiKeyState:
+        """Revoked, expired and over cap are refused (in that order of precedence); rotating
+        (out, within its grace) and active keys work. Over cap reads this row's own count; a
+        rotating key's spending is counted on its replacement (keys.services.usage_account)."""
         now = now or timezone.now()
-        if self.revoked_at is not None:
-            return ApiKeyState.REVOKED if self.revoked_at <= now else ApiKeyState.ROTATING
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return ApiKeyState.REVOKED
         if self.expires_at is not None and self.expires_at <= now:
             return ApiKeyState.EXPIRED
+        if self.is_over_cap:
+            return ApiKeyState.OVER_CAP
+        if self.revoked_at is not None:
+            return ApiKeyState.ROTATING
         return ApiKeyState.ACTIVE
 
     @property

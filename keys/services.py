@@ -8,6 +8,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from keys.hashing import display_prefix, generate_key, hash_key
+from config.errors import UsageCapReached
 from keys.models import ApiKey, Team
 
 
@@ -89,7 +90,37 @@ def touch_last_used(*, key: ApiKey, now: datetime) -> None:
     key.last_used_at = now
 
 
-def add_usage(*, key: ApiKey, points: int) -> None:
-    """Add spent points atomically (concurrent requests never lose an increment)."""
-    if points > 0:
-        ApiKey.objects.filter(pk=key.pk).update(usage_points=F("usage_points") + points)
+def usage_account(*, key: ApiKey) -> ApiKey:
+    """The row that counts ``key``'s spending: the key itself, or, for a key rotated out (and
+    still working through its grace), its newest replacement — so the old and the new key
+    share one count and one cap. No query unless the key was rotated."""
+    account = key
+    for _ in range(100):  # a chain of rotations; bounded so a bad row cannot loop forever
+        if account.replaced_by_id is None:
+            return account
+        account = ApiKey.objects.get(pk=account.replaced_by_id)
+    return account
+
+
+def reserve_usage(*, key: ApiKey, points: int) -> int:
+    """Reserve ``points`` before a model call: one conditional update, so concurrent calls
+    cannot all pass a cap that only one of them fits under. Returns the points reserved (0 for
+    a key without a cap); UsageCapReached when the cap is already reached."""
+    account = usage_account(key=key)
+    if account.max_usage_points < 0:
+        return 0
+    points = max(points, 1)
+    reserved = ApiKey.objects.filter(
+        pk=account.pk, usage_points__lt=F("max_usage_points")
+    ).update(usage_points=F("usage_points") + points)
+    if not reserved:
+        raise UsageCapReached()
+    return points
+
+
+def add_usage(*, key: ApiKey, points: int, reserved: int = 0) -> None:
+    """Count spent points atomically (concurrent requests never lose an increment), less what
+    was reserved for this call (a failed call gives its reservation back)."""
+    delta = max(points, 0) - reserved
+    if delta:
+        ApiKey.objects.filter(pk=usage_account(key=key).pk).update(usage_points=F("usage_points") + delta)

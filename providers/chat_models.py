@@ -17,6 +17,8 @@ from providers.errors import ProviderError, ProviderTimeout
 from providers.registry import AiModel
 
 DONE = "[DONE]"
+# A provider's token count above this is not believed (and would overflow a usage counter).
+MAX_TOKEN_COUNT = 10**9
 
 
 @dataclass
@@ -47,10 +49,44 @@ def estimated_usage(messages: list[dict], answer: str) -> Usage:
     return Usage(token_count.estimate_messages(messages), token_count.estimate_text(answer), estimated=True)
 
 
-def provider_usage(usage) -> Usage | None:
-    """The `usage` object a provider sent, or None when it sent none."""
-    if isinstance(usage, dict) and "prompt_tokens" in usage:
-        return Usage(int(usage["prompt_tokens"]), int(usage.get("completion_tokens", 0)))
+def _token_count(value) -> int | None:
+    """A count as a provider should send it (a whole, non-negative, plausible number), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None  # null, a string, an object…
+    if isinstance(value, float) and not value.is_integer():
+        return None  # also NaN and infinities
+    return int(value) if 0 <= value <= MAX_TOKEN_COUNT else None
+
+
+def usage_from(raw, messages: list[dict], answer: str) -> Usage:
+    """The usage of a call from what the provider sent (`raw`, untrusted: any JSON value).
+
+    Each count the provider got right is kept; a missing or malformed one (null, a string,
+    negative, fractional, absurd) is estimated instead, and the usage is then marked estimated.
+    """
+    raw = raw if isinstance(raw, dict) else {}
+    prompt = _token_count(raw.get("prompt_tokens"))
+    completion = _token_count(raw.get("completion_tokens"))
+    estimated = prompt is None or completion is None
+    if prompt is None:
+        prompt = token_count.estimate_messages(messages)
+    if completion is None:
+        completion = token_count.estimate_text(answer)
+    return Usage(prompt, completion, estimated=estimated)
+
+
+def _text(content) -> str | None:
+    """A message's or delta's `content` as text: a string, null (no text), or text parts;
+    None when it is none of these."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"] for part in content
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        )
     return None
 
 
@@ -68,12 +104,14 @@ def _request(model: AiModel, messages: list[dict], *, temperature: float, max_to
 
 
 def _parse_completion(model: AiModel, messages: list[dict], data) -> Completion:
-    try:
-        text = data["choices"][0]["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raise ProviderError(f"Model '{model.name}' sent a malformed answer.") from None
-    usage = provider_usage(data.get("usage") if isinstance(data, dict) else None)
-    return Completion(text, usage or estimated_usage(messages, text))
+    """The answer's text and usage; every field is checked (a provider is not trusted)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    text = _text(message.get("content")) if isinstance(message, dict) else None
+    if text is None:
+        raise ProviderError(f"Model '{model.name}' sent a malformed answer.")
+    return Completion(text, usage_from(data.get("usage"), messages, text))
 
 
 # --- one answer ---------------------------------------------------------------------------
@@ -111,7 +149,8 @@ class AnswerStream:
     messages: list[dict]
     _response: httpx.Response | None = None
     _pieces: list[str] = field(default_factory=list)
-    usage: Usage | None = None
+    _raw_usage: object = None  # the provider's `usage`, as sent
+    usage: Usage | None = None  # set when the stream has ended
     text: str = ""
 
     async def deltas(self) -> AsyncIterator[str]:
@@ -119,8 +158,11 @@ class AnswerStream:
         async for piece in source:
             self.text += piece
             yield piece
-        if self.usage is None:
-            self.usage = estimated_usage(self.messages, self.text)
+        self.usage = self.usage_so_far()
+
+    def usage_so_far(self) -> Usage:
+        """The usage of what has been answered (the provider's counts, checked, else estimated)."""
+        return usage_from(self._raw_usage, self.messages, self.text)
 
     async def _offline_deltas(self) -> AsyncIterator[str]:
         for piece in self._pieces:
@@ -150,6 +192,8 @@ class AnswerStream:
             raise ProviderError(f"Model '{self.model.name}' ended its stream early.")
 
     def _read_chunk(self, payload: str) -> str:
+        """A chunk's text. Every field is checked: an odd chunk (a delta that is not an object,
+        content that is not text, choices that are not a list) adds nothing, never fails."""
         try:
             chunk = json.loads(payload)
         except ValueError:
@@ -157,12 +201,13 @@ class AnswerStream:
         if not isinstance(chunk, dict):
             return ""
         if chunk.get("error"):
-            raise ProviderError(f"Model '{self.model.name}' failed mid-stream: {chunk['error']}")
-        self.usage = provider_usage(chunk.get("usage")) or self.usage
-        choices = chunk.get("choices") or []
-        if choices and isinstance(choices[0], dict):
-            return (choices[0].get("delta") or {}).get("content") or ""
-        return ""
+            raise ProviderError(f"Model '{self.model.name}' failed mid-stream: {chunk['error']}"[:1000])
+        if chunk.get("usage") is not None:  # OpenAI sends `"usage": null` in every other chunk
+            self._raw_usage = chunk["usage"]
+        choices = chunk.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        return (_text(delta.get("content")) or "") if isinstance(delta, dict) else ""
 
     async def close(self) -> None:
         if self._response is not None:

@@ -30,9 +30,15 @@ directives in that text say otherwise (they are removed from <text>; several may
     [[chunk-delay:SECONDS]]        stream: wait between chunks
     [[cut:N]]                      stream: drop the connection after N content chunks
     [[no-usage]]                   no `usage` in the response nor in the usage chunk
+    [[usage:JSON]]                 `usage` is exactly this JSON value (e.g. {"prompt_tokens": 5,
+                                   "completion_tokens": null}), in the response or the usage chunk
+    [[body:JSON]]                  non-stream: the whole response body is this JSON value
+    [[chunks:JSON]]                stream: each element of this JSON list is sent as one `data:`
+                                   chunk before the answer's words (odd chunks a provider may send)
 
 A [[delay]] comes before a [[fail]], so together they make a slow error. A directive with a
-bad value (e.g. [[delay:soon]]) is answered with a 400. Usage counts words: prompt_tokens over
+bad value (e.g. [[delay:soon]], JSON that does not parse) is answered with a 400; JSON in a
+directive must not contain "]]" (write "] ]"). Usage counts words: prompt_tokens over
 every message's text, completion_tokens over the answer (at least 1). Embeddings are unit
 vectors derived from a hash of each input (64 dimensions unless `dimensions` says otherwise);
 their inputs honour [[fail:STATUS]] and [[delay:SECONDS]] too.
@@ -60,7 +66,7 @@ EMBEDDING_MODELS = ("fake-embedding", "text-embedding-3-small")
 DEFAULT_DIMENSIONS = 64
 
 _DIRECTIVE = re.compile(
-    r"\[\[(answer|echo-messages|fail|delay|first-chunk-delay|chunk-delay|cut|no-usage)"
+    r"\[\[(answer|echo-messages|fail|delay|first-chunk-delay|chunk-delay|cut|no-usage|usage|body|chunks)"
     r"(?::(.*?))?\]\]",
     re.DOTALL,
 )
@@ -70,6 +76,7 @@ _WORD = re.compile(r"(?:^\s*)?\S+\s*")
 
 # A stand-in for a word while a chunk is encoded once; JSON always escapes it the same way,
 # and the content is the last field where it can occur.
+_NOT_SENT = object()  # no usage chunk (a usage of null may be sent on purpose)
 _SLOT = "\x00"
 _SLOT_JSON = json.dumps(_SLOT).encode()
 
@@ -135,6 +142,10 @@ def parse_directives(text: str) -> tuple[dict, str]:
                     raise ValueError(value)
             elif name == "answer":
                 found[name] = value or ""
+            elif name in ("usage", "body", "chunks"):
+                found[name] = json.loads(value)
+                if name == "chunks" and not isinstance(found[name], list):
+                    raise ValueError(value)
             else:
                 found[name] = True
         except (TypeError, ValueError):
@@ -312,7 +323,9 @@ class ProviderApp:
             return await exchange.fail_as_asked(directives["fail"])
 
         usage = None
-        if "no-usage" not in directives:
+        if "usage" in directives:
+            usage = directives["usage"]
+        elif "no-usage" not in directives:
             prompt_tokens = sum(count_words(message_text(m)) for m in messages)
             completion_tokens = max(1, count_words(answer))
             usage = {
@@ -326,6 +339,8 @@ class ProviderApp:
             return {"id": completion_id, "object": kind, "created": created, "model": model}
 
         if not body.get("stream"):
+            if "body" in directives:
+                return await exchange.json(200, directives["body"])
             response = {
                 **header("chat.completion"),
                 "choices": [
@@ -336,19 +351,20 @@ class ProviderApp:
                     }
                 ],
             }
-            if usage is not None:
+            if usage is not None or "usage" in directives:
                 response["usage"] = usage
             return await exchange.json(200, response)
 
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         base = header("chat.completion.chunk")
-        await self._stream(exchange, directives, answer, base, usage if include_usage else None, include_usage)
+        sent = include_usage and (usage is not None or "usage" in directives)
+        await self._stream(exchange, directives, answer, base, usage if sent else _NOT_SENT, include_usage)
 
     async def _stream(self, exchange, directives, answer, base, usage, include_usage) -> None:
         """Send the answer as SSE: one chunk per word, a finish chunk, the usage, [DONE].
 
-        `base` holds the fields every chunk repeats; `usage` is None when it is not sent."""
+        `base` holds the fields every chunk repeats; `usage` is _NOT_SENT when it is not sent."""
 
         def event(delta=None, finish_reason=None, **extra) -> bytes:
             choices = [] if delta is None else [
@@ -373,6 +389,8 @@ class ProviderApp:
             return
         chunk_delay = directives.get("chunk-delay", self.chunk_delay)
         cut = directives.get("cut")
+        for odd in directives.get("chunks", []):
+            await exchange.send(body(b"data: " + json.dumps(odd, ensure_ascii=False).encode() + b"\n\n"))
 
         for index, word in enumerate(split_words(answer)):
             if cut is not None and index >= cut:
@@ -387,7 +405,7 @@ class ProviderApp:
             raise _DropConnection()  # N was at least the number of words: cut before the finish
 
         await exchange.send(body(event({}, "stop")))
-        if usage is not None:
+        if usage is not _NOT_SENT:
             await exchange.send(body(event(usage=usage)))
         await exchange.send(body(b"data: [DONE]\n\n", more=False))
 

@@ -23,13 +23,14 @@ from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
 from chat.run_records import chat_node
 from chat.selectors import app_for_key, find_chat
 from chat.value_parts import text_of, to_value
-from config.errors import BadRequest, KeyOutOfScope
+from config.errors import ApiError, BadRequest, KeyOutOfScope, UpstreamError
 from config.ids import new_object_id
 from config.validation import validated
 from keys.authentication import KeyAuth
-from keys.services import add_usage
+from keys.services import add_usage, reserve_usage
 from providers.chat_models import Usage
 from providers.registry import AiModel
+from providers.token_count import estimate_messages
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class Turn:
     stream: bool
     detail: bool
     include_usage: bool
+    model_error: ApiError | None = None  # the app names a model that is not declared
+    reserved: int = 0  # usage points reserved against the key's cap before the call
     started: float = field(default_factory=time.monotonic)
 
     def elapsed(self) -> float:
@@ -114,7 +117,11 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
     """Validate the request and load what the model needs. Raises ApiError."""
     data = validated(ChatCompletionIn, body)
     app = app_for_completion(auth=auth, app_id=data.get("appId"))
-    model = app_model(app)
+    try:
+        model, model_error = app_model(app), None
+    except UpstreamError as exc:
+        # Misconfigured, not the client's fault: the turn is still stored, as a failure.
+        model, model_error = AiModel(name=app.model, type="llm"), exc
     chat_id = data.get("chatId") or ""
     messages = data["messages"]
     question = messages[-1]
@@ -132,7 +139,7 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
         conversation = history + prompting.request_messages([question])
     else:
         conversation = prompting.request_messages(messages)
-    return Turn(
+    turn = Turn(
         auth=auth,
         app=app,
         model=model,
@@ -151,7 +158,12 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
         stream=data["stream"],
         detail=data["detail"],
         include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+        model_error=model_error,
     )
+    if model_error is None:
+        # What the question costs is known before the call; the answer is settled after it.
+        turn.reserved = reserve_usage(key=auth.key, points=estimate_messages(turn.provider_messages))
+    return turn
 
 
 def save_turn(
@@ -186,7 +198,7 @@ def save_turn(
                 ),
             ]
             _insert_items(turn, items)
-        add_usage(key=turn.auth.key, points=usage_points)
+        add_usage(key=turn.auth.key, points=usage_points, reserved=turn.reserved)
     finally:
         release_connection()
 
@@ -218,6 +230,9 @@ async def record_failure(
 
 
 def _insert_items(turn: Turn, items: list[ChatItem]) -> None:
+    """Insert the two records. A record id the client named may have been taken by a
+    concurrent turn since `prepare_turn` checked it: this turn is then stored under a fresh
+    id, and the turn carries the ids actually stored (the answer reports those)."""
     if not turn.ids_from_client:  # our ids are random: they cannot clash
         ChatItem.objects.bulk_create(items)
         return
@@ -225,11 +240,16 @@ def _insert_items(turn: Turn, items: list[ChatItem]) -> None:
         with transaction.atomic():
             ChatItem.objects.bulk_create(items)
     except IntegrityError:
-        # A concurrent request on this chat took one of the client's ids: keep both turns.
+        taken = set(
+            ChatItem.objects.filter(chat=items[0].chat, data_id__in=[i.data_id for i in items])
+            .values_list("data_id", flat=True)
+        )
         logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
         for item in items:
-            item.data_id = new_data_id()
+            if item.data_id in taken or not taken:
+                item.data_id = new_data_id()
         ChatItem.objects.bulk_create(items)
+    turn.human_data_id, turn.ai_data_id = items[0].data_id, items[1].data_id
 
 
 def _new_chat_fields(turn: Turn, now) -> dict:

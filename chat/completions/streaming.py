@@ -12,12 +12,11 @@ import time
 from collections.abc import AsyncIterator
 
 from django.conf import settings
-from django.db import DatabaseError
 
 from chat.completions.services import INTERRUPTED, Turn, record_failure, save_answer
 from chat.run_records import CHAT_NODE
-from config.errors import ApiError, StorageError
-from providers.chat_models import AnswerStream, Usage, estimated_usage
+from config.errors import ApiError, InternalError, StorageError
+from providers.chat_models import AnswerStream, Usage
 from providers.errors import ProviderError
 
 logger = logging.getLogger(__name__)
@@ -104,7 +103,10 @@ def error_payload(error: ApiError) -> dict:
 
 async def stream_events(turn: Turn, stream: AnswerStream):
     """OpenAI chunks (detail off), or FastGPT's named events (detail on), in FastGPT's order:
-    flowNodeStatus, answer…, answer stop, answer [DONE], flowResponses."""
+    flowNodeStatus, answer…, answer stop, answer [DONE], flowResponses.
+
+    Whatever happens the turn is stored before the stream ends: the answer, or the failure
+    with any partial answer; a client that goes away leaves it stored as interrupted."""
     created = int(time.time())
 
     def chunk(delta: dict, finish_reason=None) -> dict:
@@ -117,61 +119,70 @@ async def stream_events(turn: Turn, stream: AnswerStream):
     def emit(payload) -> bytes:
         return event("answer", payload) if turn.detail else data(payload)
 
-    saved = False
+    stored = False
     try:
         if turn.detail:
             yield event("flowNodeStatus", {"status": "running", "name": CHAT_NODE})
+        failure: ApiError | None = None
         first = True
-        async for piece in with_keepalive(stream.deltas(), settings.STREAM_KEEPALIVE_SECONDS):
-            if piece is SILENCE:
-                yield KEEPALIVE
-                continue
-            yield emit(chunk({"role": "assistant", "content": piece} if first else {"content": piece}))
-            first = False
+        try:
+            async for piece in with_keepalive(stream.deltas(), settings.STREAM_KEEPALIVE_SECONDS):
+                if piece is SILENCE:
+                    yield KEEPALIVE
+                    continue
+                yield emit(chunk({"role": "assistant", "content": piece} if first else {"content": piece}))
+                first = False
+        except ProviderError as exc:
+            failure = exc.as_api_error()
+        except Exception:  # a bug of ours must not cut the stream nor lose the turn
+            logger.exception("Relaying the answer of chat %s failed", turn.chat_id)
+            failure = InternalError("The answer could not be relayed.")
 
+        usage = stream.usage_so_far()
         # Stored before the stream ends, so a client that has read it all finds the records.
         try:
-            records = await save_answer(turn, answer=stream.text, usage=stream.usage)
-        except DatabaseError:
+            if failure is None:
+                records = await save_answer(turn, answer=stream.text, usage=usage)
+            else:
+                await record_failure(turn, answer=stream.text, usage=usage, error=str(failure.detail))
+        except Exception:
             # The answer was delivered but not stored: say so, and still end the stream.
             logger.exception("Could not store the turn of chat %s", turn.chat_id)
-            saved = True
+            stored = True
             error = StorageError()
             yield emit({"error": {**error_payload(error), "type": error.status_text}})
             yield emit(DONE)
             return
-        saved = True
+        stored = True
+        if failure is not None:
+            payload = error_payload(failure)
+            if turn.detail:
+                yield event("error", payload)
+            else:
+                # OpenAI SDKs raise on a data chunk carrying `error`.
+                yield data({"error": {**payload, "type": failure.status_text}})
+                yield data(DONE)
+            return
         yield emit(chunk({}, "stop"))
         if turn.include_usage and not turn.detail:
-            yield data({**chunk({}), "choices": [], "usage": stream.usage.as_openai()})
+            yield data({**chunk({}), "choices": [], "usage": usage.as_openai()})
         yield emit(DONE)
         if turn.detail:
             yield event("flowResponses", records)
-    except ProviderError as exc:
-        await record_failure(turn, answer=stream.text, usage=partial_usage(stream), error=exc.message)
-        saved = True
-        error = exc.as_api_error()
-        payload = error_payload(error)
-        if turn.detail:
-            yield event("error", payload)
-        else:
-            # OpenAI SDKs raise on a data chunk carrying `error`.
-            yield data({"error": {**payload, "type": error.status_text}})
-            yield data(DONE)
     except asyncio.CancelledError:
-        # The client went away: keep what was answered, marked as interrupted. The save runs
-        # as its own task, since this one is being cancelled.
-        if not saved:
-            task = asyncio.create_task(record_failure(
-                turn, answer=stream.text, usage=partial_usage(stream), error=INTERRUPTED,
-                interrupted=True, detached=True,
-            ))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+        # The client went away: keep what was answered, marked as interrupted.
+        if not stored:
+            store_interrupted(turn, answer=stream.text, usage=stream.usage_so_far())
         raise
     finally:
         await stream.close()
 
 
-def partial_usage(stream: AnswerStream) -> Usage:
-    return stream.usage or estimated_usage(stream.messages, stream.text)
+def store_interrupted(turn: Turn, *, answer: str, usage: Usage) -> None:
+    """Store a turn whose client went away. The save runs as its own task, since the
+    request's task is being cancelled, and is kept alive until done."""
+    task = asyncio.create_task(record_failure(
+        turn, answer=answer, usage=usage, error=INTERRUPTED, interrupted=True, detached=True,
+    ))
+    _background.add(task)
+    task.add_done_callback(_background.discard)

@@ -7,6 +7,8 @@ thousand streams open (docs/benchmarks.md). The key check and rate limit are DRF
 in between is awaited on the event loop.
 """
 
+import asyncio
+import logging
 import time
 
 from asgiref.sync import sync_to_async
@@ -15,26 +17,36 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat.completions.services import Turn, prepare_turn, record_failure, release_connection, save_answer
-from chat.completions.streaming import stream_events
-from config.errors import ApiError, BadRequest, MethodNotAllowed, RequestTooLarge
+from chat.completions.streaming import store_interrupted, stream_events
+from config.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, RequestTooLarge
 from config.exception_handler import JSON_OPTIONS, error_json_response
 from config.json_input import parse_json
 from keys.access import authenticate_and_throttle
 from providers import chat_models
+from providers.chat_models import estimated_usage
 from providers.errors import ProviderError
+
+logger = logging.getLogger(__name__)
 
 
 @csrf_exempt
 async def chat_completions(request):
     if request.method != "POST":
-        return error_response(MethodNotAllowed("Use POST."))
+        return error_response(MethodNotAllowed("Use POST.", allowed=["POST"]))
     try:
         turn = await sync_to_async(start_turn)(request)
+        if turn.model_error is not None:
+            await record_failure(turn, answer="", usage=None, error=str(turn.model_error.detail))
+            return error_response(turn.model_error)
+        if turn.stream:
+            return await stream_answer(turn)
+        return await whole_answer(turn)
     except ApiError as exc:
         return error_response(exc)
-    if turn.stream:
-        return await stream_answer(turn)
-    return await whole_answer(turn)
+    except Exception:
+        # Never Django's error page (HTML under DEBUG): the envelope and OpenAI's `error`.
+        logger.exception("Chat completion failed")
+        return error_response(InternalError())
 
 
 def start_turn(request) -> Turn:
@@ -70,6 +82,11 @@ async def whole_answer(turn: Turn) -> JsonResponse:
     except ProviderError as exc:
         await record_failure(turn, answer="", usage=None, error=exc.message)
         return error_response(exc.as_api_error())
+    except asyncio.CancelledError:
+        # The client went away while the model answered: the question was sent (and is paid
+        # for), so the turn is stored as interrupted, like a stream's, its prompt counted.
+        store_interrupted(turn, answer="", usage=estimated_usage(turn.provider_messages, ""))
+        raise
 
     records = await save_answer(turn, answer=completion.text, usage=completion.usage)
     body = {

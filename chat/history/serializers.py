@@ -34,7 +34,8 @@ def data_id_field(source: str, **kwargs) -> serializers.CharField:
     return serializers.CharField(source=source, max_length=ID_MAX, **kwargs)
 
 
-OFFSET_MAX = 2**31 - 1  # no page lies that far; beyond 2^63 the database itself fails
+# Far beyond any list (a 64-bit offset would overflow the database's OFFSET arithmetic).
+OFFSET_MAX = 2**31 - 1
 
 
 class OffsetPageIn(serializers.Serializer):
@@ -170,8 +171,11 @@ class FeedbackIn(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        # Pop both (dataId wins): a leftover chatItemId would reach the service.
         data_id, chat_item_id = attrs.pop("data_id", None), attrs.pop("chat_item_id", None)
+        if data_id and chat_item_id:
+            raise serializers.ValidationError(
+                {"dataId": ["Send dataId or chatItemId (its older name), not both."]}
+            )
         data_id = data_id or chat_item_id
         if not data_id:
             raise serializers.ValidationError({"dataId": ["This field is required."]})

@@ -134,3 +134,10 @@ def test_the_openapi_schema_describes_chat_completions(db):
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert {"messages", "chatId", "customUid", "variables", "detail", "stream"} <= schema["properties"].keys()
     assert {"200", "401", "402", "429", "502", "504"} <= operation["responses"].keys()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["variables", "metadata"])
+def test_non_finite_numbers_are_not_json_and_are_refused(app_key, constant, field):
+    raw = f'{{"messages": [{{"role": "user", "content": "hi"}}], "{field}": {{"x": {constant}}}}}'.encode()
+    assert_chat_error(post(None, key=app_key, raw=raw), 400, 400, "badRequest", constant)
