@@ -70,6 +70,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import profile_shares
 from peers import litellm as litellm_peer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -725,9 +726,45 @@ def verdicts(rows: list[Row], held: list[int], args, database: str) -> list[str]
     return out
 
 
+async def profile(stack: Stack, ours: Target, args) -> None:
+    """--profile: sample our server with py-spy (`record --gil --format raw`) while a closed
+    loop at concurrency 1 sends it non-stream turns, then print where the samples went."""
+    spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
+    if not spy:
+        raise SystemExit("py-spy is not installed: .venv/bin/pip install -e '.[bench]'")
+    pids = stack.pids("server")
+    rate = args.profile_rate
+    argv = [spy, "record", "--gil", "--format", "raw", "--rate", str(rate), "--output", args.profile,
+            "--duration", str(args.profile_seconds + 2), "--pid", str(pids[0])] + (["--subprocesses"] if len(pids) > 1 else [])
+    spy_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    await asyncio.sleep(1.0)  # py-spy attaches
+    before = CpuSnapshot.take(stack)
+    payload = [ours.request(body_for(ours, stream=False))]
+    results, wall, deadline = [], 0.0, time.monotonic() + args.profile_seconds
+    while time.monotonic() < deadline:
+        got, w = await closed_loop(ours, payload, 100, 1)
+        results += got
+        wall += w
+    cpu = CpuSnapshot.take(stack).since(before)
+    errors = (await asyncio.to_thread(spy_proc.communicate))[1].decode(errors="replace")
+    if spy_proc.returncode != 0 or not Path(args.profile).exists():
+        raise SystemExit(f"py-spy failed ({spy_proc.returncode}): {errors[-500:]}")
+    n = len(results)
+    print(f"profiled {n} non-stream turns at c=1 ({n / wall:.0f} req/s, {sum(not r.ok for r in results)} errors); "
+          f"server CPU {cpu['server'] / n * 1000:.2f} ms/request (/proc), other {cpu['other'] / n * 1000:.2f} ms; "
+          f"py-spy --gil at {rate} Hz -> {args.profile}\n")
+    print("\n".join(profile_shares.table(profile_shares.read(args.profile), requests=n, rate=rate)))
+    print("\n(ms per request of the GIL-holding samples; the /proc figure also counts time without the GIL: "
+          "libpq, syscalls)")
+
+
 async def run(stack: Stack, args) -> None:
     direct, ours, peer = targets(stack)
     small = args.quick
+    if args.profile:
+        await warm_up([ours], 200)
+        await profile(stack, ours, args)
+        return
     await warm_up([direct, ours] + ([peer] if peer else []), 40 if small else 200)
     rows = []
     common = {"rounds": args.rounds}
@@ -797,6 +834,10 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, help="interleaved rounds per closed-loop case (default 5, --quick 3)")
     parser.add_argument("--peer", choices=["litellm"], help="also run the LiteLLM proxy, interleaved, and compare")
     parser.add_argument("--peer-venv", help="the peer's venv (default .bench-venvs/<peer>; installed when missing)")
+    parser.add_argument("--profile", metavar="FILE", help="instead of the cases: py-spy --gil on our server during "
+                        "non-stream turns at c=1, raw stacks to FILE, and the share of each part")
+    parser.add_argument("--profile-seconds", type=int, default=20, help="how long --profile samples (default 20)")
+    parser.add_argument("--profile-rate", type=int, default=250, help="--profile's samples per second (default 250)")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra uvicorn argument, repeatable (e.g. --server-arg=--http=httptools)")
     args = parser.parse_args(argv)
