@@ -753,9 +753,8 @@ async def profile(stack: Stack, ours: Target, args) -> None:
     print(f"profiled {n} non-stream turns at c=1 ({n / wall:.0f} req/s, {sum(not r.ok for r in results)} errors); "
           f"server CPU {cpu['server'] / n * 1000:.2f} ms/request (/proc), other {cpu['other'] / n * 1000:.2f} ms; "
           f"py-spy --gil at {rate} Hz -> {args.profile}\n")
-    print("\n".join(profile_shares.table(profile_shares.read(args.profile), requests=n, rate=rate)))
-    print("\n(ms per request of the GIL-holding samples; the /proc figure also counts time without the GIL: "
-          "libpq, syscalls)")
+    print("\n".join(profile_shares.table(profile_shares.read(args.profile), cpu_ms=cpu["server"] / n * 1000)))
+    print("\n(shares of the samples that held the GIL, shown as ms of the server's CPU per request from /proc)")
 
 
 async def run(stack: Stack, args) -> None:

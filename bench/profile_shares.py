@@ -6,8 +6,12 @@ a table of shares out.
 PROFILE.txt is `py-spy record --format raw` output (bench/chat_overhead.py --profile writes
 one). Each sample goes to ONE part: the first frame, from the leaf up, whose file belongs to a
 known part (so json.dumps called by our code counts as JSON, a Django utility called by a
-middleware counts as middleware). --requests N also gives each part in ms per request, taking
-the samples' rate from the file's name or --rate.
+middleware counts as middleware). --cpu-ms X shows each share as ms of X (the CPU per request
+measured from /proc); --requests N --rate R as GIL-holding ms per request instead.
+
+A sync middleware's cost shows up mostly as "thread hops": under ASGI, Django runs each one
+in sync_to_async, and the hop (executor, thread wake-up, future) costs far more than the
+middleware's own code.
 """
 
 import argparse
@@ -62,15 +66,20 @@ def read(path: str) -> Counter:
     return parts
 
 
-def table(parts: Counter, *, requests: int = 0, rate: float = 0) -> list[str]:
+def table(parts: Counter, *, requests: int = 0, rate: float = 0, cpu_ms: float = 0) -> list[str]:
+    """Shares of the samples; with cpu_ms (the process's CPU per request, from /proc), each
+    share in ms of it; else with requests and rate, the GIL-holding time per request — which
+    on a loaded machine counts time a thread held the GIL while descheduled, so it can exceed
+    the CPU time."""
     total = sum(parts.values()) or 1
-    per_request = bool(requests and rate)
-    out = ["| part | samples | share |" + (" ms per request |" if per_request else ""),
+    per_request = cpu_ms or (requests and rate and total / rate / requests * 1000)
+    head = " ms per request (share x CPU) |" if cpu_ms else " ms per request (GIL held) |"
+    out = ["| part | samples | share |" + (head if per_request else ""),
            "|---|--:|--:|" + ("--:|" if per_request else "")]
     for part, n in parts.most_common():
-        ms = f" {n / rate / requests * 1000:.2f} |" if per_request else ""
+        ms = f" {n / total * per_request:.2f} |" if per_request else ""
         out.append(f"| {part} | {n} | {n / total * 100:.1f} % |{ms}")
-    ms = f" {total / rate / requests * 1000:.2f} |" if per_request else ""
+    ms = f" {per_request:.2f} |" if per_request else ""
     out.append(f"| total (samples holding the GIL) | {total} | 100 % |{ms}")
     return out
 
@@ -80,8 +89,9 @@ def main(argv=None) -> int:
     parser.add_argument("profile")
     parser.add_argument("--requests", type=int, default=0, help="requests served while sampling")
     parser.add_argument("--rate", type=float, default=0, help="samples per second (py-spy -r)")
+    parser.add_argument("--cpu-ms", type=float, default=0, help="CPU ms per request: shares are shown as ms of it")
     args = parser.parse_args(argv)
-    print("\n".join(table(read(args.profile), requests=args.requests, rate=args.rate)))
+    print("\n".join(table(read(args.profile), requests=args.requests, rate=args.rate, cpu_ms=args.cpu_ms)))
     return 0
 
 
