@@ -1,6 +1,6 @@
 """What our chat-completions endpoint adds on top of the model provider it relays to.
 
-    .venv/bin/python bench/chat_overhead.py [--quick] [--workers N]          # SQLite in a temp file
+    .venv/bin/python bench/chat_overhead.py [--quick] [--workers N] [--peer litellm]   # SQLite in a temp file
     .venv/bin/python -m tests.with_postgres .venv/bin/python bench/chat_overhead.py   # PostgreSQL 18
 
 Method. The script starts everything itself: the local OpenAI-compatible provider
@@ -8,10 +8,20 @@ Method. The script starts everything itself: the local OpenAI-compatible provide
 DATABASE_URL, or on a fresh SQLite file in a temporary folder when it is unset), the demo team,
 app and app key (`manage.py bootstrap_demo`), and the server as a real deployment runs it
 (`uvicorn config.asgi:application --no-access-log`, `--workers 1` = "one instance"), with one
-LLM `bench-llm` pointing at the provider, no rate limit and WARNING logs. Each case is run
-twice in the same run: against the provider directly, then through our server
-(`/api/v1/chat/completions` with the app key, which stores every turn in the database). The
-difference is what we add: "added p50" is p50(ours) - p50(direct), likewise for p99.
+LLM `bench-llm` pointing at the provider, no rate limit and WARNING logs. Each closed-loop
+case runs against the provider directly and through our server (`/api/v1/chat/completions`
+with the app key, which stores every turn in the database), in alternating short rounds
+(--rounds; direct, ours, [peer], direct, ours, …) so that a burst of foreign load on the shared
+cores hits every target alike. The difference is what we add: "added p50" is
+p50(ours) - p50(direct), likewise for p99.
+
+Peer (--peer litellm): the LiteLLM proxy (`litellm[proxy]` from PyPI, installed on first use
+into its own venv under .bench-venvs/litellm, with httptools so that it runs on the same
+uvloop/httptools stack as our uvicorn), routed to the same provider, one worker, no database,
+no callbacks, no spend or error logs, ERROR logs, a master key checked on every request. It
+takes its own rounds in the same interleaving, and every run prints our CPU per request and
+our added latency as a ratio to LiteLLM's (a stateless relay: it stores nothing, we store
+every turn).
 
 Cases:
   * non-stream, closed loop at concurrency 1 and 32: requests/s, latency p50/p99;
@@ -31,6 +41,9 @@ because the client, the provider, the server (and PostgreSQL) all share the mach
 figures are therefore pessimistic. CPU time per request of each party is read from /proc, so one
 can see where the cores went; "other" is everything else that ran (PostgreSQL, and any foreign
 load: check the load averages printed before and after).
+
+The CPU column is ms of CPU per request of: this client / the provider / the relay under test
+(our server, or LiteLLM) / everything else.
 
 Linux only (/proc, RLIMIT_NOFILE). Point DATABASE_URL only at a throwaway database: the run adds
 chats and re-issues the demo keys (bootstrap_demo revokes the previous ones).
@@ -57,7 +70,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import profile_shares
+from peers import litellm as litellm_peer
+
 ROOT = Path(__file__).resolve().parent.parent
+PEER_VENVS = ROOT / ".bench-venvs"
 PYTHON = sys.executable
 PROVIDER_KEY = "bench-provider-key"
 MODEL = "bench-llm"
@@ -109,6 +126,9 @@ class Stack:
         self.procs: list[subprocess.Popen] = []
         self.provider_port = free_port()
         self.server_port = free_port()
+        self.peer_port = free_port()
+        self.peer = args.peer  # "litellm" or None
+        self.peer_version = ""
         self.database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{self.folder / 'bench.sqlite3'}"
         self.app_key = ""
 
@@ -162,6 +182,16 @@ class Stack:
                               capture_output=True, text=True).stdout
         self.app_key = re.search(r"app key:\s+(fastgpt-\S+)", demo).group(1)
 
+        if self.peer == "litellm":
+            venv = litellm_peer.ensure_venv(Path(self.args.peer_venv or PEER_VENVS / "litellm"))
+            self.peer_version = litellm_peer.version(venv)
+            argv, peer_env = litellm_peer.command(
+                venv, self.folder, port=self.peer_port, provider_url=f"http://127.0.0.1:{self.provider_port}/v1",
+                provider_key=PROVIDER_KEY, model=MODEL, workers=self.args.workers)
+            peer = self.spawn("peer", argv, peer_env)
+            peer_auth = {"Authorization": f"Bearer {litellm_peer.MASTER_KEY}"}
+            self.wait_ready(peer, lambda: http_status(self.peer_port, "GET", "/v1/models", peer_auth) == 200, 180)
+
         server = self.spawn("server", [
             PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
             "--port", str(self.server_port), "--workers", str(self.args.workers), "--no-access-log",
@@ -186,8 +216,8 @@ class Stack:
 
     def pids(self, name: str) -> list[int]:
         """The process and its descendants (uvicorn --workers N forks its workers)."""
-        root = next(p.pid for p in self.procs if p.bench_name == name)
-        return process_tree(root)
+        root = next((p.pid for p in self.procs if p.bench_name == name), None)
+        return process_tree(root) if root is not None else []
 
 
 # --- /proc accounting ---------------------------------------------------------------------
@@ -237,11 +267,15 @@ def memory_and_threads(pids: list[int]) -> tuple[float, int]:
     return rss_kb / 1024, threads
 
 
+CPU_KEYS = ("client", "provider", "server", "peer", "busy", "total")
+
+
 @dataclass
 class CpuSnapshot:
     client: float
     provider: float
     server: float
+    peer: float
     busy: float
     total: float
 
@@ -249,13 +283,17 @@ class CpuSnapshot:
     def take(cls, stack: Stack) -> "CpuSnapshot":
         busy, total = machine_cpu()
         return cls(time.process_time(), cpu_seconds(stack.pids("provider")), cpu_seconds(stack.pids("server")),
-                   busy, total)
+                   cpu_seconds(stack.pids("peer")), busy, total)
 
     def since(self, before: "CpuSnapshot") -> dict:
-        d = {k: getattr(self, k) - getattr(before, k) for k in ("client", "provider", "server", "busy", "total")}
+        d = {k: getattr(self, k) - getattr(before, k) for k in CPU_KEYS}
         # Everything else that ran: PostgreSQL (when used), and anything foreign on the machine.
-        d["other"] = max(0.0, d["busy"] - d["client"] - d["provider"] - d["server"])
+        d["other"] = max(0.0, d["busy"] - d["client"] - d["provider"] - d["server"] - d["peer"])
         return d
+
+
+def add_cpu(total: dict, part: dict) -> dict:
+    return {k: total.get(k, 0.0) + v for k, v in part.items()}
 
 
 # --- a minimal HTTP/1.1 client --------------------------------------------------------------
@@ -263,7 +301,7 @@ class CpuSnapshot:
 
 @dataclass(frozen=True)
 class Target:
-    name: str  # "direct" or "ours"
+    name: str  # "direct", "ours" or the peer's name ("litellm")
     port: int
     path: str
     token: str
@@ -346,16 +384,23 @@ class Connection:
 # --- the two targets and their bodies -------------------------------------------------------
 
 
-def targets(stack: Stack) -> tuple[Target, Target]:
+def targets(stack: Stack) -> tuple[Target, Target, Target | None]:
     direct = Target("direct", stack.provider_port, "/v1/chat/completions", PROVIDER_KEY)
     ours = Target("ours", stack.server_port, "/api/v1/chat/completions", stack.app_key)
-    return direct, ours
+    peer = Target(stack.peer, stack.peer_port, "/v1/chat/completions", litellm_peer.MASTER_KEY) if stack.peer else None
+    return direct, ours, peer
 
 
 def body_for(target: Target, *, stream: bool, text: str = QUESTION, chat_id: str | None = None) -> dict:
     """The body a client sends. Directly to the provider: what our server itself sends it
-    (model, temperature, max_tokens, usage in streams). To us: FastGPT's body."""
+    (model, temperature, max_tokens, usage in streams). To us: FastGPT's body. To the peer:
+    an OpenAI SDK's body (the model by name; usage in streams, as we ask the provider)."""
     messages = [{"role": "user", "content": text}]
+    if target.name not in ("direct", "ours"):
+        body = {"model": MODEL, "messages": messages, "stream": stream}
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
     if target.name == "direct":
         body = {"model": MODEL, "messages": messages, "temperature": 0.7, "max_tokens": 2000, "stream": stream}
         if stream:
@@ -470,12 +515,23 @@ class Row:
     cpu: dict
     added: tuple[float, float] | None = None  # ms, ours rows only
 
+    def cpu_ms(self, key: str) -> float:
+        """CPU ms per request of one party; "relay" is the process under test (our server, the
+        peer; for direct rows both, which are idle then)."""
+        if not self.cpu or not self.n:
+            return math.nan
+        if key == "relay":
+            value = {"ours": self.cpu["server"], "direct": self.cpu["server"] + self.cpu["peer"]}.get(
+                self.via, self.cpu["peer"])
+        else:
+            value = self.cpu[key]
+        return value / self.n * 1000
+
     def cpu_text(self) -> str:
         if not self.cpu or not self.n:
             return ""
-        per = lambda k: f"{self.cpu[k] / self.n * 1000:.2f}"  # noqa: E731
         busy = self.cpu["busy"] / self.cpu["total"] * 100 if self.cpu["total"] else math.nan
-        return f"{per('client')}/{per('provider')}/{per('server')}/{per('other')} ({busy:.0f}%)"
+        return "/".join(f"{self.cpu_ms(k):.2f}" for k in ("client", "provider", "relay", "other")) + f" ({busy:.0f}%)"
 
 
 def row_from(case: str, via: str, results: list[Result], wall: float | None, cpu: dict, *, stream: bool) -> Row:
@@ -491,13 +547,17 @@ def with_added(direct: Row, ours: Row) -> Row:
     return ours
 
 
+def ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(a) and not math.isnan(b) and b > 0 else math.nan
+
+
 def fmt(value: float, digits: int = 1) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
 
 def print_table(rows: list[Row]) -> None:
     print("\n| case | via | n | errors | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms "
-          "| CPU ms/req client/provider/server/other (machine busy) |")
+          "| CPU ms/req client/provider/relay/other (machine busy) |")
     print("|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
     for r in rows:
         added = (fmt(r.added[0], 2), fmt(r.added[1], 2)) if r.added else ("", "")
@@ -508,10 +568,10 @@ def print_table(rows: list[Row]) -> None:
 # --- the run ----------------------------------------------------------------------------------
 
 
-async def warm_up(direct: Target, ours: Target, count: int) -> None:
+async def warm_up(all_targets: list[Target], count: int) -> None:
     """Imports, the provider's and the database's connection pools, the first requests of each
     worker thread: none of that belongs in the figures."""
-    for target in (direct, ours):
+    for target in all_targets:
         for stream in (False, True):
             results, _ = await closed_loop(target, [target.request(body_for(target, stream=stream))], count, 8)
             failed = [r.error for r in results if not r.ok]
@@ -519,20 +579,37 @@ async def warm_up(direct: Target, ours: Target, count: int) -> None:
                 raise RuntimeError(f"warm-up against {target.name} failed: {failed[0]}")
 
 
-async def closed_loop_case(stack, direct, ours, label, *, total, concurrency, stream=False, chats=False) -> list[Row]:
-    rows = []
-    for target in (direct, ours):
+async def closed_loop_case(stack, direct, ours, peer, label, *, total, concurrency, rounds, stream=False,
+                           chats=False) -> list[Row]:
+    """`total` requests per target, in `rounds` alternating rounds: direct, ours, peer, direct,
+    ours, peer, … — machine noise then falls on every target alike. The peer takes no part in
+    the chatId case (it keeps no history)."""
+    lineup = [direct, ours] + ([peer] if peer and not chats else [])
+    payloads = {}
+    for target in lineup:
         if chats and target is ours:
             # One chat per client connection, new ones for this case; history grows as it runs.
             tag = f"bench-{time.time_ns()}"
-            payloads = [target.request(body_for(target, stream=stream, chat_id=f"{tag}-{i}")) for i in range(concurrency)]
+            payloads[target.name] = [target.request(body_for(target, stream=stream, chat_id=f"{tag}-{i}"))
+                                     for i in range(concurrency)]
         else:
-            payloads = [target.request(body_for(target, stream=stream))]
-        before = CpuSnapshot.take(stack)
-        results, wall = await closed_loop(target, payloads, total, concurrency)
-        rows.append(row_from(label, target.name, results, wall, CpuSnapshot.take(stack).since(before), stream=stream))
-        await asyncio.sleep(0.5)  # let the last saves and socket closes settle
-    rows[1] = with_added(rows[0], rows[1])
+            payloads[target.name] = [target.request(body_for(target, stream=stream))]
+    results = {t.name: [] for t in lineup}
+    walls = {t.name: 0.0 for t in lineup}
+    cpus = {t.name: {} for t in lineup}
+    rounds = max(1, min(rounds, total // concurrency))
+    for r in range(rounds):
+        share = total // rounds + (1 if r < total % rounds else 0)
+        for target in lineup:
+            before = CpuSnapshot.take(stack)
+            got, wall = await closed_loop(target, payloads[target.name], share, concurrency)
+            cpus[target.name] = add_cpu(cpus[target.name], CpuSnapshot.take(stack).since(before))
+            results[target.name] += got
+            walls[target.name] += wall
+            await asyncio.sleep(0.2)  # let the last saves and socket closes settle
+    rows = [row_from(label, t.name, results[t.name], walls[t.name], cpus[t.name], stream=stream) for t in lineup]
+    for row in rows[1:]:
+        with_added(rows[0], row)
     print_progress(rows)
     return rows
 
@@ -540,8 +617,10 @@ async def closed_loop_case(stack, direct, ours, label, *, total, concurrency, st
 def print_progress(rows: list[Row]) -> None:
     for r in rows:
         added = f"  added p50 {fmt(r.added[0], 2)} p99 {fmt(r.added[1], 2)} ms" if r.added else ""
-        print(f"  {r.case:<34} {r.via:<6} n={r.n:<5} err={r.errors:<4} {fmt(r.rate, 0):>6} req/s  "
-              f"p50 {fmt(r.p50, 2)} p99 {fmt(r.p99, 2)} ms{added}", flush=True)
+        print(f"  {r.case:<34} {r.via:<7} n={r.n:<5} err={r.errors:<4} {fmt(r.rate, 0):>6} req/s  "
+              f"p50 {fmt(r.p50, 2)} p99 {fmt(r.p99, 2)} ms{added}  relay CPU {fmt(r.cpu_ms('relay'), 2)} ms/req",
+              flush=True)
+    print(f"    (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 
 async def streams_case(stack, direct, ours, args) -> tuple[list[Row], list[int], list[str]]:
@@ -576,21 +655,55 @@ async def streams_case(stack, direct, ours, args) -> tuple[list[Row], list[int],
     return rows, held, notes
 
 
-def verdicts(rows: list[Row], held: list[int], args, database: str) -> list[str]:
-    def find(prefix: str, via: str = "ours") -> Row | None:
-        return next((r for r in rows if r.case.startswith(prefix) and r.via == via), None)
+# Issue 11's targets (one worker, PostgreSQL; measured in the same run as the peer).
+PEER_CPU_SHARE = 0.35  # our server CPU per non-stream turn <= this share of LiteLLM's
+ADDED_P50_MS = 3.0
+RATE_C32 = 300
+BURST_P99_MS = 500  # 1000 streams opened in the same instant: p99 added first chunk
+PROBE_P99_MS = 50  # a new stream while 1000 are held
 
+
+def find_row(rows: list[Row], prefix: str, via: str = "ours") -> Row | None:
+    return next((r for r in rows if r.case.startswith(prefix) and r.via == via), None)
+
+
+def peer_table(rows: list[Row], peer: str) -> list[str]:
+    """Ours against the peer, case by case, from the same run's interleaved rounds."""
+    out = [f"| case | our CPU ms/req | {peer} CPU ms/req | CPU ours/{peer} | our added p50 ms | {peer} added p50 ms "
+           f"| p50 ours/{peer} | our added p99 ms | {peer} added p99 ms | req/s ours | req/s {peer} |",
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for ours in rows:
+        other = find_row(rows, ours.case, peer) if ours.via == "ours" else None
+        if other is None:
+            continue
+        cpu_o, cpu_p = ours.cpu_ms("relay"), other.cpu_ms("relay")
+        out.append(f"| {ours.case} | {fmt(cpu_o, 2)} | {fmt(cpu_p, 2)} | {fmt(ratio(cpu_o, cpu_p), 2)} "
+                   f"| {fmt(ours.added[0], 2)} | {fmt(other.added[0], 2)} | {fmt(ratio(ours.added[0], other.added[0]), 2)} "
+                   f"| {fmt(ours.added[1], 2)} | {fmt(other.added[1], 2)} | {fmt(ours.rate, 0)} | {fmt(other.rate, 0)} |")
+    return out
+
+
+def verdicts(rows: list[Row], held: list[int], args, database: str) -> list[str]:
     def line(ok: bool, text: str) -> str:
         return f"{'met    ' if ok else 'NOT met'}  {text}"
 
     out = []
-    c1 = find("non-stream, c=1,")
-    out.append(line(c1.added[0] <= 3, f"added p50 <= 3 ms: non-stream c=1 added p50 {c1.added[0]:.2f} ms "
-                                      f"(p99 {c1.added[1]:.2f} ms)"))
-    c32 = find("non-stream, c=32,")
+    c1, c32 = find_row(rows, "non-stream, c=1,"), find_row(rows, "non-stream, c=32, no")
     where = "" if database == "PostgreSQL" else f" — measured on {database}; the target is for PostgreSQL"
-    out.append(line(c32.rate >= 400, f">= 400 non-stream req/s with history stored: {c32.rate:.0f} req/s at c=32"
-                                      f" ({args.workers} worker{'s' if args.workers > 1 else ''}){where}"))
+    if args.peer:
+        for row in (c1, c32):
+            peer_row = find_row(rows, row.case, args.peer)
+            share = ratio(row.cpu_ms("relay"), peer_row.cpu_ms("relay"))
+            out.append(line(share <= PEER_CPU_SHARE,
+                            f"CPU per non-stream turn <= {PEER_CPU_SHARE} x {args.peer}'s: {row.case}: "
+                            f"{row.cpu_ms('relay'):.2f} ms against {peer_row.cpu_ms('relay'):.2f} ms = {share:.2f} x"
+                            f"{where}"))
+    out.append(line(c1.added[0] <= ADDED_P50_MS, f"added p50 <= {ADDED_P50_MS:.0f} ms: non-stream c=1 added p50 "
+                                                 f"{c1.added[0]:.2f} ms (p99 {c1.added[1]:.2f} ms)"))
+    out.append(line(c32.rate >= RATE_C32, f">= {RATE_C32} non-stream req/s with history stored: {c32.rate:.0f} req/s "
+                                          f"at c=32 ({args.workers} worker{'s' if args.workers > 1 else ''}){where}"))
+    if not args.streams:
+        return out
     # Two readings of the stream target, at the smallest level of at least 1000 that held: the
     # N streams' own first chunks when all N open in the same instant, and the first chunk of a
     # new stream while N are held.
@@ -599,44 +712,87 @@ def verdicts(rows: list[Row], held: list[int], args, database: str) -> list[str]
     if level is None:
         out.append(line(False, f">= 1000 streams held: {most} (every stream ending with [DONE])"))
         return out
-    b, p = find(f"{level} streams opened"), find(f"probe while {level} held")
-    out.append(line(b.added[1] <= 50, f">= 1000 streams, p99 added first chunk <= 50 ms, all {level} opened at "
-                                      f"once: p99 added {b.added[1]:.0f} ms (p50 {b.added[0]:.0f} ms); {most}"))
+    b, p = find_row(rows, f"{level} streams opened"), find_row(rows, f"probe while {level} held")
+    out.append(line(b.added[1] <= BURST_P99_MS, f"all {level} streams opened at once, p99 added first chunk <= "
+                                                f"{BURST_P99_MS} ms: p99 added {b.added[1]:.0f} ms "
+                                                f"(p50 {b.added[0]:.0f} ms); {most}"))
     if p.n:
-        out.append(line(p.added[1] <= 50, f">= 1000 streams, p99 added first chunk <= 50 ms, a new stream while "
-                                          f"{level} are held: p99 added {p.added[1]:.1f} ms (p50 {p.added[0]:.1f} ms, "
-                                          f"{p.n} probes)"))
+        out.append(line(p.added[1] <= PROBE_P99_MS, f"a new stream while {level} are held, p99 added first chunk <= "
+                                                    f"{PROBE_P99_MS} ms: p99 added {p.added[1]:.1f} ms "
+                                                    f"(p50 {p.added[0]:.1f} ms, {p.n} probes)"))
     else:
-        out.append(line(False, f">= 1000 streams, a new stream while {level} are held: no probe ran — opening them "
+        out.append(line(False, f"a new stream while {level} are held: no probe ran — opening them "
                                f"took longer than one lasts ({args.stream_words * args.chunk_delay:.0f} s)"))
     return out
 
 
+async def profile(stack: Stack, ours: Target, args) -> None:
+    """--profile: sample our server with py-spy (`record --gil --format raw`) while a closed
+    loop at concurrency 1 sends it non-stream turns, then print where the samples went."""
+    spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
+    if not spy:
+        raise SystemExit("py-spy is not installed: .venv/bin/pip install -e '.[bench]'")
+    pids = stack.pids("server")
+    rate = args.profile_rate
+    argv = [spy, "record", "--gil", "--format", "raw", "--rate", str(rate), "--output", args.profile,
+            "--duration", str(args.profile_seconds + 2), "--pid", str(pids[0])] + (["--subprocesses"] if len(pids) > 1 else [])
+    spy_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    await asyncio.sleep(1.0)  # py-spy attaches
+    before = CpuSnapshot.take(stack)
+    payload = [ours.request(body_for(ours, stream=False))]
+    results, wall, deadline = [], 0.0, time.monotonic() + args.profile_seconds
+    while time.monotonic() < deadline:
+        got, w = await closed_loop(ours, payload, 100, 1)
+        results += got
+        wall += w
+    cpu = CpuSnapshot.take(stack).since(before)
+    errors = (await asyncio.to_thread(spy_proc.communicate))[1].decode(errors="replace")
+    if spy_proc.returncode != 0 or not Path(args.profile).exists():
+        raise SystemExit(f"py-spy failed ({spy_proc.returncode}): {errors[-500:]}")
+    n = len(results)
+    print(f"profiled {n} non-stream turns at c=1 ({n / wall:.0f} req/s, {sum(not r.ok for r in results)} errors); "
+          f"server CPU {cpu['server'] / n * 1000:.2f} ms/request (/proc), other {cpu['other'] / n * 1000:.2f} ms; "
+          f"py-spy --gil at {rate} Hz -> {args.profile}\n")
+    print("\n".join(profile_shares.table(profile_shares.read(args.profile), cpu_ms=cpu["server"] / n * 1000)))
+    print("\n(shares of the samples that held the GIL, shown as ms of the server's CPU per request from /proc)")
+
+
 async def run(stack: Stack, args) -> None:
-    direct, ours = targets(stack)
+    direct, ours, peer = targets(stack)
     small = args.quick
-    await warm_up(direct, ours, 40 if small else 200)
+    if args.profile:
+        await warm_up([ours], 200)
+        await profile(stack, ours, args)
+        return
+    await warm_up([direct, ours] + ([peer] if peer else []), 40 if small else 200)
     rows = []
-    print("non-stream and stream cases (closed loop):", flush=True)
-    rows += await closed_loop_case(stack, direct, ours, "non-stream, c=1, no chatId",
-                                   total=args.requests_c1, concurrency=1)
-    rows += await closed_loop_case(stack, direct, ours, "non-stream, c=32, no chatId",
-                                   total=args.requests_c32, concurrency=32)
-    rows += await closed_loop_case(stack, direct, ours, "non-stream, c=32, chatId (32 chats)",
-                                   total=args.requests_c32, concurrency=32, chats=True)
-    rows += await closed_loop_case(stack, direct, ours, "stream, c=1: first chunk",
-                                   total=args.requests_c1, concurrency=1, stream=True)
-    rows += await closed_loop_case(stack, direct, ours, "stream, c=32: first chunk",
-                                   total=args.requests_c32, concurrency=32, stream=True)
-    print(f"open streams ({args.stream_words} words, one per {args.chunk_delay} s):", flush=True)
-    stream_rows, held, notes = await streams_case(stack, direct, ours, args)
-    rows += stream_rows
+    common = {"rounds": args.rounds}
+    print(f"non-stream and stream cases (closed loop, {args.rounds} interleaved rounds):", flush=True)
+    rows += await closed_loop_case(stack, direct, ours, peer, "non-stream, c=1, no chatId",
+                                   total=args.requests_c1, concurrency=1, **common)
+    rows += await closed_loop_case(stack, direct, ours, peer, "non-stream, c=32, no chatId",
+                                   total=args.requests_c32, concurrency=32, **common)
+    rows += await closed_loop_case(stack, direct, ours, peer, "non-stream, c=32, chatId (32 chats)",
+                                   total=args.requests_c32, concurrency=32, chats=True, **common)
+    rows += await closed_loop_case(stack, direct, ours, peer, "stream, c=1: first chunk",
+                                   total=args.requests_c1, concurrency=1, stream=True, **common)
+    rows += await closed_loop_case(stack, direct, ours, peer, "stream, c=32: first chunk",
+                                   total=args.requests_c32, concurrency=32, stream=True, **common)
+    held, notes = [], []
+    if args.streams:
+        print(f"open streams ({args.stream_words} words, one per {args.chunk_delay} s):", flush=True)
+        stream_rows, held, notes = await streams_case(stack, direct, ours, args)
+        rows += stream_rows
 
     print_table(rows)
     print()
     for note in notes:
         print(f"- {note}")
-    print("\nTargets:")
+    if peer:
+        print(f"\nOurs against {peer.name} {stack.peer_version} (same run, interleaved rounds; CPU = the relay "
+              f"process's CPU per request from /proc; added = p50/p99 minus the direct rounds'):\n")
+        print("\n".join(peer_table(rows, peer.name)))
+    print("\nTargets (issue 11):")
     for verdict in verdicts(rows, held, args, stack.database):
         print(f"  {verdict}")
     print(f"\nload average after: {os.getloadavg()[0]:.2f} (above ~1 before or after: something else shared the cores)")
@@ -650,6 +806,9 @@ def describe(stack: Stack, args, nofile: int) -> None:
           f"open-files limit {nofile}")
     print(f"database: {stack.database}; server: uvicorn config.asgi:application --workers {args.workers} "
           f"--no-access-log {' '.join(args.server_arg)}".rstrip())
+    if args.peer:
+        print(f"peer: {args.peer} proxy (its own venv, --num_workers {args.workers}, no database, no callbacks), "
+              f"interleaved with ours in {args.rounds} rounds per case")
     # uvicorn picks uvloop and httptools by itself when they are installed.
     fast = [name for name in ("uvloop", "httptools") if importlib.util.find_spec(name)]
     print(f"uvicorn event loop / HTTP parser: {'uvloop' if 'uvloop' in fast else 'asyncio'} / "
@@ -657,8 +816,8 @@ def describe(stack: Stack, args, nofile: int) -> None:
     print(f"load generator: minimal HTTP/1.1 client on raw asyncio streams "
           f"({'uvloop' if 'uvloop' in fast else 'asyncio'} loop, keep-alive, pre-encoded requests), in this process.\n"
           "Client, provider and server share the same cores: a pessimistic setup.")
-    print("CPU column: CPU ms per request of this client / the provider / our server / everything else "
-          "(PostgreSQL, other load), and how busy the whole machine was.\n", flush=True)
+    print("CPU column: CPU ms per request of this client / the provider / the relay (our server, or the peer) / "
+          "everything else (PostgreSQL, other load), and how busy the whole machine was.\n", flush=True)
 
 
 def parse_args(argv=None):
@@ -667,10 +826,17 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1: one instance)")
     parser.add_argument("--requests-c1", type=int, help="requests per concurrency-1 case (default 500)")
     parser.add_argument("--requests-c32", type=int, help="requests per concurrency-32 case (default 3000)")
-    parser.add_argument("--streams", help="comma-separated levels of open streams (default 1000,1500)")
+    parser.add_argument("--streams", help="comma-separated levels of open streams (default 1000,1500; 0: none)")
     parser.add_argument("--stream-words", type=int, help="words in each slow answer (default 60: 30 s at 0.5 s a word)")
     parser.add_argument("--chunk-delay", type=float, help="seconds between the words of a slow answer (default 0.5)")
     parser.add_argument("--probes", type=int, help="probe streams while the streams are held (default 40)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per closed-loop case (default 5, --quick 3)")
+    parser.add_argument("--peer", choices=["litellm"], help="also run the LiteLLM proxy, interleaved, and compare")
+    parser.add_argument("--peer-venv", help="the peer's venv (default .bench-venvs/<peer>; installed when missing)")
+    parser.add_argument("--profile", metavar="FILE", help="instead of the cases: py-spy --gil on our server during "
+                        "non-stream turns at c=1, raw stacks to FILE, and the share of each part")
+    parser.add_argument("--profile-seconds", type=int, default=20, help="how long --profile samples (default 20)")
+    parser.add_argument("--profile-rate", type=int, default=250, help="--profile's samples per second (default 250)")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra uvicorn argument, repeatable (e.g. --server-arg=--http=httptools)")
     args = parser.parse_args(argv)
@@ -682,11 +848,12 @@ def parse_args(argv=None):
         "stream_words": 10 if quick else 60,
         "chunk_delay": 0.3 if quick else 0.5,
         "probes": 10 if quick else 40,
+        "rounds": 3 if quick else 5,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    args.streams = [int(n) for n in str(args.streams).split(",")]
+    args.streams = [n for n in (int(v) for v in str(args.streams).split(",")) if n > 0]
     return args
 
 
@@ -717,9 +884,10 @@ def main(argv=None) -> int:
         with asyncio.Runner(loop_factory=client_loop_factory()) as runner:
             runner.run(run(stack, args))
     except BaseException:
-        log = stack.log_tail("server")
-        if log:
-            print(f"\nlast lines of the server's log:\n{log}", file=sys.stderr)
+        for name in ("server", "peer"):
+            log = stack.log_tail(name)
+            if log:
+                print(f"\nlast lines of the {name}'s log:\n{log}", file=sys.stderr)
         raise
     else:
         # Leave out the readiness check's own 405 (see Stack.start).
