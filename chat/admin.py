@@ -10,6 +10,7 @@ JSON Lines or deleted, never edited or added by hand.
 import json
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -26,14 +27,41 @@ from django.utils.html import format_html_join
 from chat.models import App, Chat, ChatItem, ChatRole
 from chat.run_records import node_lines, run_summary
 from chat.value_parts import read_parts
+from providers import registry
 
 TRANSCRIPT_TEMPLATE = "admin/chat/chat/transcript.html"
 TRANSCRIPT_PAGE_SIZE = 50  # records per transcript page: a 10,000-record chat stays readable
 COUNT_CAP = 10_000
 
 
+class AppAdminForm(forms.ModelForm):
+    """The model is one of the declared chat models (empty: the default); the team is fixed
+    once the app exists (its keys and chats belong to that team)."""
+
+    model = forms.ChoiceField(required=False, help_text="A declared chat model; the default when left so.")
+
+    class Meta:
+        model = App
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = registry.default_model("llm").name
+        declared = [name for name, m in registry.all_models().items() if m.type == "llm"]
+        self.fields["model"].choices = [("", f"default ({default})"), *[(name, name) for name in declared]]
+
+    def clean_team(self):
+        team = self.cleaned_data.get("team")
+        if not self.instance._state.adding and team is not None and team.pk != self.instance.team_id:
+            raise forms.ValidationError(
+                "An app cannot move to another team: its API keys and chats belong to this one."
+            )
+        return team
+
+
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
+    form = AppAdminForm
     list_display = ["name", "id", "team", "model", "updated_at"]
     list_filter = ["team"]
     list_select_related = ["team"]

@@ -58,6 +58,12 @@ class Chat(models.Model):
     top = models.BooleanField(default=False)
     source = models.CharField(max_length=16, choices=ChatSource.choices, default=ChatSource.API)
     source_name = models.CharField(max_length=100, blank=True, default="")
+    # The key that started the chat (its name is in source_name; rotated or same-named keys
+    # are told apart by this). Kept when the key row goes.
+    api_key = models.ForeignKey(
+        "keys.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="chats",
+        help_text="The API key that started this chat.",
+    )
     custom_uid = models.CharField(max_length=255, blank=True, default="")
     variables = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)

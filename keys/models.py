@@ -84,3 +84,17 @@ class ApiKey(models.Model):
     @property
     def is_over_cap(self) -> bool:
         return self.max_usage_points >= 0 and self.usage_points >= self.max_usage_points
+
+
+class IssueFormToken(models.Model):
+    """The one-time token of an admin form that issues keys (add, rotate).
+
+    Claimed (inserted) by the form's first submission; a resubmission finds it taken and
+    issues nothing. Only this random token is kept — never a key.
+    """
+
+    token = models.CharField(primary_key=True, max_length=64)
+    used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "key form token"

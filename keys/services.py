@@ -3,13 +3,13 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from keys.hashing import display_prefix, generate_key, hash_key
 from config.errors import UsageCapReached
-from keys.models import ApiKey, Team
+from keys.models import ApiKey, IssueFormToken, Team
 
 
 def create_api_key(
@@ -53,6 +53,10 @@ def rotate_api_key(*, key: ApiKey, grace: timedelta | None = None) -> tuple[ApiK
     now = timezone.now()
     if key.revoked_at is not None and key.revoked_at <= now:
         raise ValueError("A revoked key cannot be rotated.")
+    if key.revoked_at is not None:
+        # Rotating it again would restart its grace and leave the first replacement linked
+        # to nothing: rotate the replacement instead.
+        raise ValueError("This key is already rotating out; rotate its replacement instead.")
     new_key, plaintext = create_api_key(
         team=key.team,
         app=key.app,
@@ -66,6 +70,17 @@ def rotate_api_key(*, key: ApiKey, grace: timedelta | None = None) -> tuple[ApiK
     key.replaced_by = new_key
     key.save(update_fields=["revoked_at", "replaced_by"])
     return new_key, plaintext
+
+
+def claim_issue_token(*, token: str) -> bool:
+    """Mark an admin form's one-time token used: True the first time, False ever after (also
+    when two submissions race: the token is the primary key)."""
+    try:
+        with transaction.atomic():
+            IssueFormToken.objects.create(token=token)
+    except IntegrityError:
+        return False
+    return True
 
 
 def revoke_api_key(*, key: ApiKey) -> ApiKey:

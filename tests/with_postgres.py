@@ -24,6 +24,9 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory(prefix="pg-") as folder:
         server = pgserver.get_server(folder, cleanup_mode="stop")
+        # For tests that stop and start the server (tests/postgres_control.py).
+        os.environ["PGSERVER_PGDATA"] = str(server.pgdata)
+        os.environ["PGSERVER_USER"] = server.system_user or ""
         try:
             return run(argv, server.get_uri())
         finally:

@@ -8,6 +8,7 @@ however long it takes.
 
 import logging
 import time
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -180,11 +181,12 @@ def save_turn(
     tokens against the key (outside it: every turn of a key updates that key's row, and holding
     the row lock until commit would serialise all of the key's turns)."""
     now = timezone.now()
+    asked_at = now - timedelta(seconds=max(duration, 0))  # the question's time, not the answer's
     try:
         with transaction.atomic():
             chat = Chat.objects.create(**_new_chat_fields(turn, now)) if turn.new_chat else _upsert_chat(turn, now)
             items = [
-                ChatItem(chat=chat, data_id=turn.human_data_id, obj=ChatRole.HUMAN, value=turn.question, time=now),
+                ChatItem(chat=chat, data_id=turn.human_data_id, obj=ChatRole.HUMAN, value=turn.question, time=asked_at),
                 ChatItem(
                     chat=chat,
                     data_id=turn.ai_data_id,
@@ -260,6 +262,7 @@ def _new_chat_fields(turn: Turn, now) -> dict:
         "title": turn.question_text[:TITLE_CHARS] or "New chat",
         "source": ChatSource.API,
         "source_name": turn.auth.key.name,
+        "api_key_id": turn.auth.key.pk,
         "custom_uid": turn.custom_uid,
         "variables": turn.variables,
         "metadata": turn.metadata,

@@ -197,3 +197,14 @@ def test_every_request_of_a_chat_is_kept(models, app_key):
         post(ask(f"q{index}", chatId="c1", stream=index % 2 == 1), key=app_key)
     assert Chat.objects.count() == 1
     assert ChatItem.objects.count() == 6
+
+
+def test_a_question_and_its_answer_get_distinct_times(app_key, provider_models):
+    """The question is stamped when asked, the answer when it was complete."""
+    from chat.models import ChatItem
+
+    assert post(ask("hi", chatId="times"), key=app_key).status_code == 200
+    question, answer = ChatItem.objects.order_by("id")
+    assert (question.obj, answer.obj) == ("Human", "AI")
+    assert question.time < answer.time
+    assert (answer.time - question.time).total_seconds() == pytest.approx(answer.duration_seconds, abs=0.01)
