@@ -514,6 +514,7 @@ class Row:
     p99: float  # ms
     cpu: dict
     added: tuple[float, float] | None = None  # ms, ours rows only
+    error_kinds: list[str] = field(default_factory=list)  # a few distinct errors, for the progress lines
 
     def cpu_ms(self, key: str) -> float:
         """CPU ms per request of one party; "relay" is the process under test (our server, the
@@ -538,8 +539,9 @@ def row_from(case: str, via: str, results: list[Result], wall: float | None, cpu
     good = [r for r in results if r.ok]
     metric = [(r.first_chunk if stream else r.latency) * 1000 for r in good]
     rate = len(good) / wall if wall else math.nan
+    kinds = sorted({r.error[:160] for r in results if not r.ok})[:3]
     return Row(case, via, len(results), len(results) - len(good), rate, percentile(metric, 50),
-               percentile(metric, 99), cpu)
+               percentile(metric, 99), cpu, error_kinds=kinds)
 
 
 def with_added(direct: Row, ours: Row) -> Row:
@@ -620,6 +622,8 @@ def print_progress(rows: list[Row]) -> None:
         print(f"  {r.case:<34} {r.via:<7} n={r.n:<5} err={r.errors:<4} {fmt(r.rate, 0):>6} req/s  "
               f"p50 {fmt(r.p50, 2)} p99 {fmt(r.p99, 2)} ms{added}  relay CPU {fmt(r.cpu_ms('relay'), 2)} ms/req",
               flush=True)
+        for kind in r.error_kinds:
+            print(f"      error: {kind}", flush=True)
     print(f"    (load average {os.getloadavg()[0]:.2f})", flush=True)
 
 

@@ -201,7 +201,6 @@ async def bare_hop_cpu(count: int) -> float:
 
 async def provider_call_cpu(count: int) -> float:
     """chat/llm.py's upstream call, alone (whichever module holds it today)."""
-    from django.conf import settings  # noqa: F401 — settings are loaded
     import httpx
 
     client = httpx.AsyncClient()

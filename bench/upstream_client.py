@@ -50,7 +50,8 @@ import httpcore
 import httpx
 from httpcore._utils import is_socket_readable
 
-from chat_overhead import ROOT, client_loop_factory, free_port, http_status, percentile, raise_open_files_limit
+from chat_overhead import (ROOT, client_loop_factory, free_port, http_status, interrupt, percentile,
+                           raise_open_files_limit)
 
 PYTHON = sys.executable
 PROVIDER_KEY = "bench-provider-key"
@@ -445,7 +446,7 @@ async def run(args, port: int) -> None:
         await client.aclose()
 
     chunks = args.words + 3  # role+first word ... last word, finish, usage (the [DONE] line aside)
-    print(f"\n| case | client | calls | errors | calls/s | CPU ms/call | CPU vs httpx.AsyncClient | p50 ms | p99 ms |")
+    print("\n| case | client | calls | errors | calls/s | CPU ms/call | CPU vs httpx.AsyncClient | p50 ms | p99 ms |")
     print("|---|---|--:|--:|--:|--:|--:|--:|--:|")
     for case, name, n, err, rate, cpu_ms, rel, p50, p99 in table:
         print(f"| {case} | {name} | {n} | {err} | {rate:.0f} | {cpu_ms:.3f} | {rel:.2f} | {p50:.2f} | {p99:.2f} |")
@@ -463,7 +464,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", action="append", help="only clients whose name contains this (repeatable)")
     args = parser.parse_args(argv)
     args.calls = args.calls or (300 if args.quick else 2000)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, interrupt)  # `kill PID` still stops the provider
     raise_open_files_limit()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"upstream client benchmark — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
