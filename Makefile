@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-stamp
+# Proxies whose X-Forwarded-For/-Proto are believed (comma-separated IPs or networks). Empty:
+# none, so a client cannot set its own address (uvicorn alone would trust 127.0.0.1).
+FORWARDED_ALLOW_IPS ?=
 
 .PHONY: run test test-sqlite test-postgres install clean
 
@@ -21,7 +24,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo --base-url http://$(HOST):$(PORT)
-	$(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	@echo "Admin: http://$(HOST):$(PORT)/admin/  (make a login first: $(PY) manage.py createsuperuser)"
+	@echo "API docs: http://$(HOST):$(PORT)/api/docs/"
+	$(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+		--forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
+
 
 test: test-sqlite test-postgres
 

@@ -274,7 +274,7 @@ class ChatAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The conversation as a read-only transcript."""
-        chat = Chat.objects.select_related("team", "app").filter(pk=object_id).first()
+        chat = Chat.objects.select_related("team", "app", "api_key").filter(pk=object_id).first()
         if chat is None:
             raise Http404("No such conversation.")
         if not self.has_view_permission(request, chat):

@@ -100,14 +100,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Under ASGI each request runs its sync work in a thread of its own, so connections are
     # not kept per thread (CONN_MAX_AGE=0) but borrowed from psycopg's pool for each step.
-    # The pool checks a borrowed connection first (one empty round trip) and replaces it when
-    # dead, so a PostgreSQL restart or failover never fails a request on a stale pooled
-    # connection (CONN_HEALTH_CHECKS, with the check of config/db_pool.py that the
-    # `config.postgres` engine gives the pool).
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "config.postgres"
+    # Our backend (config/postgres) is Django's with a pool that checks each connection it
+    # lends (one empty round trip) and replaces dead ones, so a PostgreSQL restart or
+    # failover fails no request on a stale pooled connection.
+    DATABASES["default"]["ENGINE"] = "config.postgres"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=20),

@@ -1,1 +1,1 @@
-"""Django's PostgreSQL backend whose connection pool checks connections with config/db_pool.py."""
+"""Django's PostgreSQL backend with a connection pool that survives a server restart."""

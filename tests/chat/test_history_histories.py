@@ -139,6 +139,8 @@ def test_an_app_key_lists_its_app(client_for, app_key, app, chat):
         ({"appId": "x" * 65}, "appId"),
         ({"offset": -1}, "offset"),
         ({"offset": "abc"}, "offset"),
+        ({"offset": 2**63}, "offset"),  # PostgreSQL: "bigint out of range" (a 500) before
+        ({"offset": 2**31}, "offset"),
         ({"pageSize": 0}, "pageSize"),
         ({"pageSize": 101}, "pageSize"),
         ({"pageSize": "many"}, "pageSize"),

@@ -401,3 +401,17 @@ def test_feedback_bad_input(api, app, chat, body, field):
     response = api.post(FEEDBACK, body, format="json")
     assert response.status_code == 400
     assert field in response.json()["message"]
+
+
+def test_feedback_with_both_data_id_and_its_old_name_uses_data_id(api, app, answer):
+    """Both `dataId` and `chatItemId` sent: a 500 (unexpected keyword) before."""
+    response = feedback(api, app, answer, chatItemId="some-other-id", userBadFeedback="no")
+    assert response.status_code == 200, response.content
+    answer.refresh_from_db()
+    assert answer.user_bad_feedback == "no"
+
+
+def test_records_refuse_an_offset_past_any_page(api, app, chat):
+    response = records(api, appId=app.pk, chatId="c1", offset=2**63)
+    assert response.status_code == 400
+    assert "offset" in response.json()["message"]

@@ -1,5 +1,6 @@
-"""PostgreSQL restarted under a live server: the pool's connections all die, and no request
-may fail because of it (psycopg pool's `check` replaces a dead connection when borrowed)."""
+"""PostgreSQL restarted under a live server with two workers: every pooled connection dies,
+and no request may fail because of it (Django gives psycopg's pool its `check`, so a dead
+connection is replaced when borrowed)."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,44 +8,48 @@ import pytest
 import requests
 from django.db import connection
 
+from tests.e2e.live_servers import uvicorn_server
 from tests.postgres_control import require_controllable_postgres, restart_postgres
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
-def test_no_request_fails_after_postgres_restarts(live_server_url, global_key, app_key):
+def test_no_request_fails_after_postgres_restarts(_fake_provider_server, global_key, app_key, tmp_path):
     require_controllable_postgres(connection)
-    api = f"{live_server_url}/api"
+    with uvicorn_server(_fake_provider_server, tmp_path, workers=2) as server:
+        api = f"{server.url}/api"
 
-    def list_datasets():
-        return requests.post(
-            f"{api}/core/dataset/list", json={}, headers={"Authorization": global_key.header}, timeout=30
-        )
+        def list_datasets():
+            return requests.post(
+                f"{api}/core/dataset/list", json={}, headers={"Authorization": global_key.header}, timeout=30
+            )
 
-    def chat(n):
-        return requests.post(
-            f"{api}/v1/chat/completions",
-            json={"chatId": "restart", "messages": [{"role": "user", "content": f"question {n}"}]},
+        def chat(n):
+            return requests.post(
+                f"{api}/v1/chat/completions",
+                json={"chatId": "restart", "messages": [{"role": "user", "content": f"question {n}"}]},
+                headers={"Authorization": app_key.header},
+                timeout=30,
+            )
+
+        # Fill both workers' pools: concurrent requests each borrow a connection of their own,
+        # and the pools keep them — all of them dead once PostgreSQL restarts.
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for burst in range(3):
+                assert set(pool.map(lambda n: chat(n).status_code, range(burst * 16, burst * 16 + 16))) == {200}
+                assert set(pool.map(lambda n: list_datasets().status_code, range(16))) == {200}
+
+        restart_postgres()
+        connection.close()  # this process's own connection died too
+
+        statuses = [list_datasets().status_code for _ in range(40)]
+        statuses += [chat(n).status_code for n in range(100, 160)]
+        errors = [status for status in statuses if status != 200]
+        assert errors == [], f"{len(errors)} of {len(statuses)} requests failed after the restart:\n{server.log()}"
+        records = requests.post(
+            f"{api}/core/chat/getPaginationRecords",
+            json={"appId": app_key.row.app_id, "chatId": "restart", "pageSize": 100},
             headers={"Authorization": app_key.header},
             timeout=30,
-        )
-
-    # Fill the server's pool with connections: requests at once, so it holds a dozen; after the
-    # restart each is dead (psycopg's own check would wait 1 s, 2 s, 4 s … between them).
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        first = list(pool.map(lambda n: chat(n) if n % 2 else list_datasets(), range(20)))
-    assert [r.status_code for r in first] == [200] * 20
-
-    restart_postgres()
-    connection.close()  # this process's own connection died too
-
-    responses = [list_datasets() for _ in range(40)] + [chat(n) for n in range(20, 80)]
-    errors = [(r.status_code, r.text[:300]) for r in responses if r.status_code != 200]
-    assert errors == [], f"{len(errors)} of {len(responses)} requests failed after the restart: {errors}"
-    answers = requests.post(
-        f"{api}/core/chat/getPaginationRecords",
-        json={"appId": app_key.row.app_id, "chatId": "restart", "pageSize": 100},
-        headers={"Authorization": app_key.header},
-        timeout=30,
-    ).json()["data"]
-    assert answers["total"] == 2 * (10 + 60)  # every question and answer stored
+        ).json()["data"]
+    assert records["total"] == 2 * (48 + 60)  # every question and answer stored

@@ -218,3 +218,13 @@ def test_the_list_counts_each_keys_chats_and_turns(admin_client, app_key, make_k
     page = admin_client.get("/admin/keys/apikey/?q=app").content.decode()
     assert '<td class="field-chat_count">3</td>' in page
     assert admin_client.get(f"/admin/keys/apikey/{other.row.pk}/change/").status_code == 200
+
+
+def test_a_chats_transcript_names_the_key_that_started_it(admin_client, app_key):
+    from chat.models import Chat
+    from tests.chat.completion_calls import ask, post
+
+    assert post(ask("hi"), key=app_key).status_code == 200
+    chat = Chat.objects.get()
+    page = admin_client.get(f"/admin/chat/chat/{chat.pk}/change/").content.decode()
+    assert f'href="/admin/keys/apikey/{app_key.row.pk}/change/">{app_key.row.prefix}…</a>' in page
