@@ -51,6 +51,7 @@ def run_schemathesis(url: str, key, folder, *extra: str) -> subprocess.Completed
 
 
 def assert_passed(result: subprocess.CompletedProcess) -> None:
+    print(result.stdout[-1500:])  # the run's summary (pytest -rP shows it)
     assert result.returncode == 0, result.stdout[-30000:] + result.stderr[-4000:]
     assert "generated" in result.stdout  # it did run test cases
 
