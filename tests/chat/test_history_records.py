@@ -403,12 +403,14 @@ def test_feedback_bad_input(api, app, chat, body, field):
     assert field in response.json()["message"]
 
 
-def test_feedback_with_both_data_id_and_its_old_name_uses_data_id(api, app, answer):
-    """Both `dataId` and `chatItemId` sent: a 500 (unexpected keyword) before."""
+def test_feedback_with_both_data_id_and_its_old_name_is_refused(api, app, answer):
+    """Both `dataId` and `chatItemId` sent: a 500 (unexpected keyword) before; now a 400
+    naming the two, and nothing written."""
     response = feedback(api, app, answer, chatItemId="some-other-id", userBadFeedback="no")
-    assert response.status_code == 200, response.content
+    assert response.status_code == 400, response.content
+    assert "dataId" in response.json()["message"] and "chatItemId" in response.json()["message"]
     answer.refresh_from_db()
-    assert answer.user_bad_feedback == "no"
+    assert answer.user_bad_feedback is None
 
 
 def test_records_refuse_an_offset_past_any_page(api, app, chat):
