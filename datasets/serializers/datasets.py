@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from providers.registry import get_model
 from datasets.models import Dataset, DatasetType
+from datasets.serializers.common import NullableParentId
 
 
 def _declared_model(model_type: str):
@@ -15,16 +16,6 @@ def _declared_model(model_type: str):
         return name
 
     return check
-
-
-class NullableParentId(serializers.CharField):
-    """`parentId`: null, "" or absent all mean the root."""
-
-    def __init__(self, **kwargs):
-        super().__init__(required=False, allow_null=True, allow_blank=True, max_length=24, **kwargs)
-
-    def run_validation(self, data=serializers.empty):
-        return super().run_validation(data) or None
 
 
 class DatasetCreateIn(serializers.Serializer):
