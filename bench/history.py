@@ -300,7 +300,7 @@ def explain(ids: dict) -> None:
 
     from chat.admin import ChatAdmin
     from chat.models import App, Chat, ChatItem
-    from chat.selectors import HISTORY_COLUMNS, HistoryFilters, histories
+    from chat.history.selectors import HISTORY_COLUMNS, HistoryFilters, histories
     from django.contrib import admin as django_admin
 
     app = App.objects.get(pk=ids["big_app"])

@@ -24,7 +24,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 
 from chat.models import App, Chat, ChatItem, ChatRole
-from chat.selectors import flat_nodes, run_summary
+from chat.run_records import node_lines, run_summary
+from chat.value_parts import read_parts
 
 TRANSCRIPT_TEMPLATE = "admin/chat/chat/transcript.html"
 TRANSCRIPT_PAGE_SIZE = 50  # records per transcript page: a 10,000-record chat stays readable
@@ -343,42 +344,19 @@ def transcript_entry(item: ChatItem) -> dict:
 
     Times and numbers are formatted here, once, rather than by the template's localisation
     machinery for every value."""
-    texts, reasoning, files, tools, other = [], [], [], [], []
-    for part in item.value if isinstance(item.value, list) else []:
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type", "text")
-        if kind == "text":
-            texts.append((part.get("text") or {}).get("content", ""))
-        elif kind == "reasoning":
-            reasoning.append((part.get("reasoning") or {}).get("content", ""))
-        elif kind == "file":
-            file = part.get("file") or {}
-            url = str(file.get("url", ""))
-            files.append(
-                {
-                    "is_image": file.get("type") == "image",
-                    "name": file.get("name") or url,
-                    # Only web links become links: a "javascript:" url must stay inert text.
-                    "url": url if url.startswith(("http://", "https://")) else "",
-                }
-            )
-        elif kind == "tool":
-            tools.append(part.get("tools") or part.get("tool") or {})
-        else:
-            other.append(kind)
+    parts = read_parts(item.value)
     entry = {
         "item": item,
         "time": timezone.localtime(item.time).strftime("%Y-%m-%d %H:%M:%S"),
         "is_ai": item.obj == ChatRole.AI,
-        "texts": texts,
-        "reasoning": reasoning,
-        "files": files,
-        "tools": tools,
-        "other_parts": other,
+        "texts": parts.texts,
+        "reasoning": parts.reasoning,
+        "files": parts.files,
+        "tools": parts.tools,
+        "other_parts": parts.other,
     }
     if item.obj == ChatRole.AI:
-        summary = run_summary(item)
+        summary = run_summary(item.response_data)
         entry.update(
             quotes=[
                 {**quote, "score_shown": _score(quote.get("score"))}
@@ -387,12 +365,12 @@ def transcript_entry(item: ChatItem) -> dict:
             running_time=_number(summary.running_time) if summary.running_time else "",
             nodes=[
                 {
-                    "name": node.get("moduleName") or node.get("moduleType") or node.get("nodeId", "node"),
-                    "model": node.get("model", ""),
-                    "tokens": _number(node.get("tokens")),
-                    "running_time": _number(node.get("runningTime")),
+                    "name": node.name,
+                    "model": node.model,
+                    "tokens": _number(node.tokens),
+                    "running_time": _number(node.running_time),
                 }
-                for node in flat_nodes(item.response_data)
+                for node in node_lines(item.response_data)
             ],
         )
     return entry

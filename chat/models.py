@@ -3,6 +3,7 @@
 from django.db import models
 from django.utils import timezone
 
+from chat.value_parts import value_text
 from config.ids import new_object_id
 
 
@@ -118,8 +119,4 @@ class ChatItem(models.Model):
     @property
     def text(self) -> str:
         """The text parts of `value`, joined."""
-        return "\n".join(
-            part.get("text", {}).get("content", "")
-            for part in self.value
-            if isinstance(part, dict) and part.get("type", "text") == "text"
-        )
+        return value_text(self.value)

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from chat.completions import chat_completions
-from chat.views import ChatHistoryViewSet, ChatRecordViewSet, QuestionGuideViewSet
+from chat.completions.views import chat_completions
+from chat.history.views import ChatHistoryViewSet, ChatRecordViewSet, QuestionGuideViewSet
 
 
 def alias(viewset, actions: dict):

@@ -6,6 +6,9 @@ HTTP status (FastGPT answers 200 or 500 for everything; clients and proxies dese
 
 from rest_framework import exceptions, status
 
+# Sent with every 401 (RFC 9110): how to authenticate.
+BEARER_CHALLENGE = 'Bearer realm="api"'
+
 
 class ApiError(exceptions.APIException):
     """An error with FastGPT's body code and name; subclasses set the three class attributes."""
@@ -104,7 +107,7 @@ class RateLimited(ApiError):
 
     def __init__(self, wait_seconds: float):
         super().__init__(f"Too many requests for this API key; retry in {max(1, round(wait_seconds))} s.")
-        self.wait_seconds = wait_seconds
+        self.wait = wait_seconds  # DRF's name on Throttled: the renderer sends it as Retry-After
 
 
 class UpstreamError(ApiError):
@@ -121,3 +124,19 @@ class UpstreamTimeout(ApiError):
     body_code = 504
     status_text = "upstreamTimeout"
     default_detail = "The model provider did not answer in time."
+
+
+class StorageError(ApiError):
+    """The answer was delivered but could not be stored (sent as a stream's last event)."""
+
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    body_code = 500
+    status_text = "storageError"
+    default_detail = "The answer could not be stored."
+
+
+class InternalError(ApiError):
+    status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+    body_code = 500
+    status_text = "internalServerError"
+    default_detail = "Internal server error."

@@ -20,6 +20,24 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or load_or_create(BASE_DIR / ".se
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS (docs/production.md) -------------------------------------------------------------
+# Off by default so that `make run` works over plain http on localhost; on in production.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# "<header>,<value>" a TLS-terminating proxy sets, e.g. "X-Forwarded-Proto,https". Only set
+# it behind such a proxy (one that strips the header from clients): it tells Django the
+# request came over https.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ValueError('SECURE_PROXY_SSL_HEADER must be "<header>,<value>", e.g. "X-Forwarded-Proto,https".')
+    _header = _proxy_ssl_header[0].strip().upper().replace("-", "_")
+    SECURE_PROXY_SSL_HEADER = (_header if _header.startswith("HTTP_") else f"HTTP_{_header}", _proxy_ssl_header[1].strip())
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -39,12 +57,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,9 +132,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.IsGlobalKey"],
     "DEFAULT_THROTTLE_CLASSES": ["keys.throttling.ApiKeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["config.json_input.StrictJSONParser"],
+    "DEFAULT_METADATA_CLASS": "config.metadata.EnvelopeMetadata",
+    "EXCEPTION_HANDLER": "config.exception_handler.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.EnvelopeAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -129,7 +150,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "chat.openapi.add_chat_completions",
+        "chat.completions.openapi.add_chat_completions",
     ],
 }
 
@@ -156,7 +177,7 @@ AI_MODELS_FILE = env.str("AI_MODELS_FILE", default="")
 DEFAULT_LLM_MODEL = env.str("DEFAULT_LLM_MODEL", default="")
 DEFAULT_EMBEDDING_MODEL = env.str("DEFAULT_EMBEDDING_MODEL", default="")
 
-# --- model providers (chat/llm.py) ------------------------------------------------------------
+# --- model providers (providers/) ---------------------------------------------------------------
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=10)
 PROVIDER_MAX_CONNECTIONS = env.int("PROVIDER_MAX_CONNECTIONS", default=2000)
 PROVIDER_MAX_KEEPALIVE = env.int("PROVIDER_MAX_KEEPALIVE", default=100)

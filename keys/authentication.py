@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
-from config.errors import InvalidApiKey, MissingCredential, UsageCapReached
+from config.errors import BEARER_CHALLENGE, InvalidApiKey, MissingCredential, UsageCapReached
 from keys.hashing import split_legacy_key
 from keys.models import ApiKey, ApiKeyState
 from keys.selectors import key_for_secret
 from keys.services import touch_last_used
-
-
-BEARER_CHALLENGE = 'Bearer realm="api"'
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,8 @@ def authenticate_header_value(header: str) -> KeyAuth | None:
     """Check an Authorization header's value: None when absent, else the key it names.
 
     Raises MissingCredential (malformed), InvalidApiKey (unknown, revoked, expired) or
-    UsageCapReached. Used by the DRF class below and by the streaming chat view.
+    UsageCapReached. Used by the DRF class below (which keys/access.py also runs for the
+    async chat view).
     """
     if not header.strip():
         return None

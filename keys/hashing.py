@@ -6,26 +6,20 @@ every request slower here. The database holds the SHA-256 of the whole key and a
 """
 
 import hashlib
-import hmac
-import secrets
-import string
+
+from django.utils.crypto import RANDOM_STRING_CHARS, get_random_string
 
 KEY_PREFIX = "fastgpt-"
 SECRET_LENGTH = 48
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
-_ALPHABET = string.ascii_letters + string.digits
 
 
 def generate_key() -> str:
-    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+    return KEY_PREFIX + get_random_string(SECRET_LENGTH, RANDOM_STRING_CHARS)
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def hashes_match(stored_hash: str, key: str) -> bool:
-    return hmac.compare_digest(stored_hash, hash_key(key))
 
 
 def display_prefix(key: str) -> str:

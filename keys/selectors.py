@@ -2,16 +2,14 @@
 
 from django.db.models import QuerySet
 
-from keys.hashing import hash_key, hashes_match
+from keys.hashing import hash_key
 from keys.models import ApiKey, Team
 
 
 def key_for_secret(*, key: str) -> ApiKey | None:
-    """The stored key whose hash matches ``key``, or None. One indexed query."""
-    found = ApiKey.objects.filter(key_hash=hash_key(key)).first()
-    if found is None or not hashes_match(found.key_hash, key):
-        return None
-    return found
+    """The stored key whose hash matches ``key``, or None. One indexed query: an exact match
+    on the unique hash is the comparison (what is compared is a hash, not the secret)."""
+    return ApiKey.objects.filter(key_hash=hash_key(key)).first()
 
 
 def team_by_id_or_name(*, identifier: str) -> Team | None:

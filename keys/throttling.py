@@ -9,7 +9,15 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'600/minute' → (600, 60): requests per period in seconds (DRF's rate format)."""
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period[0]]
 
 
 def seconds_until_allowed(*, key_id: int, rate: str | None = None) -> float | None:
@@ -17,7 +25,7 @@ def seconds_until_allowed(*, key_id: int, rate: str | None = None) -> float | No
     rate = settings.API_KEY_RATE if rate is None else rate
     if not rate:
         return None
-    limit, duration = SimpleRateThrottle.parse_rate(None, rate)
+    limit, duration = parse_rate(rate)
     now = time.time()
     window = int(now // duration)
     cache_key = f"throttle:api_key:{key_id}:{window}"
@@ -32,13 +40,10 @@ def seconds_until_allowed(*, key_id: int, rate: str | None = None) -> float | No
     return (window + 1) * duration - now if count > limit else None
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
-    """The DRF face of ``seconds_until_allowed``."""
+class ApiKeyRateThrottle(BaseThrottle):
+    """The DRF face of ``seconds_until_allowed``: one count per authenticated request."""
 
-    scope = "api_key"
-
-    def get_rate(self) -> str | None:
-        return settings.API_KEY_RATE or None
+    wait_seconds: float | None = None
 
     def allow_request(self, request, view) -> bool:
         if request.auth is None:

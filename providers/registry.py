@@ -79,7 +79,26 @@ def all_models() -> dict[str, AiModel]:
 
 
 def get_model(name: str) -> AiModel | None:
+    """The declared model ``name`` of any type, or None (for display: what a row names)."""
     return all_models().get(name)
+
+
+class UndeclaredModel(LookupError):
+    """A name that is not a declared model of the wanted type. Callers map it onto their own
+    answer (a 400 naming the field, a 502 for an app's misconfigured model)."""
+
+    def __init__(self, name: str, model_type: str):
+        self.name, self.model_type = name, model_type
+        super().__init__(f"'{name}' is not a configured {model_type} model.")
+
+
+def require_model(name: str, model_type: str) -> AiModel:
+    """The declared model ``name`` of type ``model_type``; UndeclaredModel if there is none
+    (unknown name, or a model of another type). The one check every caller makes."""
+    model = all_models().get(name)
+    if model is None or model.type != model_type:
+        raise UndeclaredModel(name, model_type)
+    return model
 
 
 def default_model(model_type: str) -> AiModel:

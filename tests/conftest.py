@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from chat.models import App
 from keys import services
 from keys.models import Team
+from tests.issued_keys import IssuedKey
 
 
 @pytest.fixture(autouse=True)
@@ -47,17 +48,6 @@ def app(team) -> App:
 @pytest.fixture
 def other_app(other_team) -> App:
     return App.objects.create(team=other_team, name="Their bot")
-
-
-class IssuedKey:
-    """A key row and its plaintext, as a test (playing the client) would hold them."""
-
-    def __init__(self, row, plaintext):
-        self.row, self.plaintext = row, plaintext
-
-    @property
-    def header(self) -> str:
-        return f"Bearer {self.plaintext}"
 
 
 @pytest.fixture

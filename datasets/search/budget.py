@@ -6,17 +6,14 @@ order is never changed). The best result is always returned, even when it alone 
 budget. FastGPT instead keeps the item that crosses the budget (up to limit + 500 tokens).
 """
 
+from providers.token_count import estimate_text
+
 MAX_LIMIT = 20000
 DEFAULT_LIMIT = 5000
 
 
 def count_tokens(text: str) -> int:
-    """The providers' token estimate (no tokenizer is bundled; see the estimate's module).
-
-    Merge note: becomes `from providers.token_count import estimate_text` once the layout
-    branch has moved it out of chat/ (datasets must not import chat)."""
-    from chat.tokens import estimate_text
-
+    """The providers' token estimate (no tokenizer is bundled; see providers/token_count.py)."""
     return estimate_text(text)
 
 

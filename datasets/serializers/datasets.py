@@ -3,16 +3,18 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from providers.registry import get_model
+from providers.registry import UndeclaredModel, get_model, require_model
 from datasets.models import Dataset, DatasetType
 from datasets.serializers.common import NullableParentId
 
 
 def _declared_model(model_type: str):
     def check(name: str) -> str:
-        model = get_model(name) if name else None
-        if name and (model is None or model.type != model_type):
-            raise serializers.ValidationError(f"'{name}' is not a configured {model_type} model.")
+        if name:
+            try:
+                require_model(name, model_type)
+            except UndeclaredModel as exc:
+                raise serializers.ValidationError(str(exc)) from None
         return name
 
     return check

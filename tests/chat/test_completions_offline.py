@@ -2,7 +2,7 @@
 and every turn is stored as a FastGPT client would find it."""
 
 from chat.models import Chat, ChatItem
-from chat.offline_responder import NO_MODEL_ANSWER
+from providers.offline_responder import NO_MODEL_ANSWER
 from providers.registry import BUILTIN_LLM
 from keys.models import ApiKey
 from tests.chat.completion_calls import ask, post
@@ -161,12 +161,12 @@ def test_a_stream_whose_turn_cannot_be_stored_still_ends_and_says_so(app_key, mo
 
     from django.db import DatabaseError
 
-    import chat.completions
+    from chat.completions import services
 
     def broken_save(**kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(chat.completions, "save_turn", broken_save)
+    monkeypatch.setattr(services, "save_turn", broken_save)
     events = post(ask("hi", stream=True), key=app_key).events()
     assert events[-1] == (None, "[DONE]")
     assert json.loads(events[-2][1])["error"]["statusText"] == "storageError"

@@ -27,7 +27,7 @@ def test_missing_key_is_401(db):
 
 
 def test_unknown_and_revoked_keys_are_401(app_key):
-    from tests.conftest import IssuedKey
+    from tests.issued_keys import IssuedKey
 
     assert_chat_error(post(ask("hi"), key=IssuedKey(None, "fastgpt-" + "z" * 48)), 401, 514, "unAuthApiKey")
     services.revoke_api_key(key=app_key.row)
@@ -66,7 +66,7 @@ def test_global_key_with_another_teams_app_is_404(global_key, other_app):
 
 
 def test_legacy_key_form_names_the_app_for_a_global_key(global_key, app):
-    from tests.conftest import IssuedKey
+    from tests.issued_keys import IssuedKey
 
     legacy = IssuedKey(None, f"{global_key.plaintext}-{app.pk}")
     assert post(ask("hi"), key=legacy).status_code == 200

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from chat.services import parse_questions
+from chat.history.question_guide import parse_questions
 from keys.models import ApiKey
 
 GUIDE = "/api/core/ai/agent/v2/createQuestionGuide"
@@ -193,7 +193,7 @@ def test_parse_questions(text, questions):
 
 
 def test_older_endpoint_with_a_legacy_app_suffixed_key_uses_that_app(client_for, global_key, app, provider_models):
-    from tests.conftest import IssuedKey
+    from tests.issued_keys import IssuedKey
 
     app.model = "builtin-offline-responder"  # so that using the app shows as "no provider call"
     app.save()

@@ -11,6 +11,20 @@ class Crash(APIView):
         raise RuntimeError("secret internal detail")
 
 
-urlpatterns = [path("api/test/crash", Crash.as_view()), *project_urlpatterns]
+def plain_crash(request):
+    """A view outside DRF (like chat completions) that crashes."""
+    raise RuntimeError("secret internal detail")
+
+
+async def async_crash(request):
+    raise RuntimeError("secret internal detail")
+
+
+urlpatterns = [
+    path("api/test/crash", Crash.as_view()),
+    path("api/test/plain-crash", plain_crash),
+    path("api/test/async-crash", async_crash),
+    *project_urlpatterns,
+]
 handler404 = "config.error_views.not_found"
 handler500 = "config.error_views.server_error"

@@ -70,3 +70,66 @@ def test_schema_and_docs_are_served_offline(db):
     html = docs.content.decode()
     assert "swagger-ui" in html
     assert "cdn" not in html.lower()  # assets come from the sidecar package, not the network
+
+
+# --- DEBUG on: API errors are still the envelope, never Django's HTML debug pages -------------
+
+ENVELOPE_500 = {"code": 500, "statusText": "internalServerError", "message": "Internal server error.", "data": None}
+
+
+@override_settings(DEBUG=True)
+def test_with_debug_an_unknown_api_path_is_the_404_envelope(api):
+    for method in ("get", "post", "delete"):
+        response = getattr(api, method)("/api/core/nothing/here")
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["statusText"] == "notFound"
+
+
+@override_settings(DEBUG=True)
+@pytest.mark.urls("tests.config.crash_urls")
+@pytest.mark.parametrize("path", ["/api/test/crash", "/api/test/plain-crash", "/api/test/async-crash"])
+def test_with_debug_a_crash_is_the_500_envelope_without_a_trace(api, caplog, path):
+    api.raise_request_exception = False
+    response = api.post(path, {}, format="json")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == ENVELOPE_500
+    assert "secret internal detail" not in response.content.decode()
+    assert "secret internal detail" in caplog.text
+
+
+@pytest.mark.urls("tests.config.crash_urls")
+def test_a_crash_in_an_async_view_is_the_500_envelope(db, caplog):
+    from django.test import AsyncClient
+    from asgiref.sync import async_to_sync
+
+    client = AsyncClient(raise_request_exception=False)
+    response = async_to_sync(client.post)("/api/test/async-crash", {}, content_type="application/json")
+    assert response.status_code == 500
+    assert response.json() == ENVELOPE_500
+
+
+def test_an_authenticated_options_request_answers_the_envelope(api):
+    response = api.options("/api/core/dataset/create")
+    assert response.status_code == 200
+    assert response.json() == {"code": 200, "statusText": "", "message": "", "data": None}
+    assert "POST" in response["Allow"]
+
+
+def test_an_anonymous_options_request_is_401(db):
+    response = APIClient().options("/api/core/dataset/create")
+    assert response.status_code == 401
+    assert response.json()["statusText"] == "unAuthorization"
+
+
+# --- the landing page --------------------------------------------------------------------------
+
+
+def test_the_root_is_a_landing_page_linking_docs_and_admin(client, db):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "FastGPT-compatible" in html
+    assert 'href="/api/docs/"' in html and 'href="/admin/"' in html
+    assert "createsuperuser" in html

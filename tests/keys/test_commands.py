@@ -116,7 +116,7 @@ def test_list_shows_keys_but_never_secrets(global_key, app_key, other_global_key
 
 
 def test_bootstrap_demo_is_idempotent_and_its_printed_keys_work(db, client_for):
-    from tests.conftest import IssuedKey
+    from tests.issued_keys import IssuedKey
 
     first, _ = run("bootstrap_demo")
     second, _ = run("bootstrap_demo", "--base-url", "http://example.test:9000")

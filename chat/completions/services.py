@@ -1,38 +1,46 @@
 """One chat turn's database work, in two short sync steps around the model call.
 
-`prepare_turn` authenticates, validates and loads the history; `save_turn` writes the question
-and the answer in one transaction. Between them the model call holds no database connection
-and no transaction, however long it takes.
+`prepare_turn` validates the request (the key is already checked and counted, see
+keys/access.py) and loads the history; `save_turn` writes the question and the answer in one
+transaction. Between them the model call holds no database connection and no transaction,
+however long it takes.
 """
 
 import logging
-import secrets
+import time
 from dataclasses import dataclass, field
 
+from asgiref.sync import sync_to_async
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
-from chat import prompting
-from chat.completion_serializers import ChatCompletionIn
+from chat.app_model import app_model
+from chat.completions import prompting
+from chat.completions.serializers import ChatCompletionIn
+from chat.history.selectors import recent_records, record_exists
 from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
-from chat.selectors import app_for_key, app_model, recent_records
-from providers.registry import AiModel
-from config.errors import BadRequest, KeyOutOfScope, MissingCredential, RateLimited
+from chat.run_records import chat_node
+from chat.selectors import app_for_key, find_chat
+from chat.value_parts import text_of, to_value
+from config.errors import BadRequest, KeyOutOfScope
 from config.ids import new_object_id
 from config.validation import validated
-from keys.authentication import KeyAuth, authenticate_header_value
+from keys.authentication import KeyAuth
 from keys.services import add_usage
-from keys.throttling import seconds_until_allowed
+from providers.chat_models import Usage
+from providers.registry import AiModel
 
 logger = logging.getLogger(__name__)
 
 TITLE_CHARS = 20
-_DATA_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+DATA_ID_LENGTH = 22
+INTERRUPTED = "The client disconnected before the answer was complete."
 
 
 def new_data_id() -> str:
-    """A record id like FastGPT's nanoid (22 characters)."""
-    return "".join(secrets.choice(_DATA_ID_ALPHABET) for _ in range(22))
+    """A record id like FastGPT's nanoid (22 letters and digits)."""
+    return get_random_string(DATA_ID_LENGTH)
 
 
 def release_connection() -> None:
@@ -66,17 +74,28 @@ class Turn:
     stream: bool
     detail: bool
     include_usage: bool
-    started: float = field(default=0.0)
+    started: float = field(default_factory=time.monotonic)
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
-def authenticate(header: str) -> KeyAuth:
-    auth = authenticate_header_value(header)
-    if auth is None:
-        raise MissingCredential()
-    wait = seconds_until_allowed(key_id=auth.key.pk)
-    if wait is not None:
-        raise RateLimited(wait)
-    return auth
+    def model_call(self) -> dict:
+        """The arguments of the model call: the context built for this turn, the app's settings."""
+        return {
+            "model": self.model, "messages": self.provider_messages,
+            "temperature": self.app.temperature, "max_tokens": self.app.max_tokens,
+        }
+
+    def response_records(self, answer: str, usage: Usage | None, *, error: str = "") -> list[dict]:
+        """FastGPT's node responses for this run (`responseData` / `flowResponses`)."""
+        return [
+            chat_node(
+                node_id=new_object_id(), model_name=self.model.name, question=self.question_text,
+                max_tokens=self.app.max_tokens, temperature=self.app.temperature,
+                messages=self.provider_messages, answer=answer, running_time=self.elapsed(),
+                usage=usage, error=error,
+            )
+        ]
 
 
 def app_for_completion(*, auth: KeyAuth, app_id: str | None) -> App:
@@ -91,52 +110,48 @@ def app_for_completion(*, auth: KeyAuth, app_id: str | None) -> App:
     return app_for_key(auth=auth, app_id=wanted)
 
 
-def prepare_turn(*, header: str, body, client_ip: str) -> Turn:
-    """Authenticate, validate the request and load what the model needs. Raises ApiError."""
-    try:
-        auth = authenticate(header)
-        data = validated(ChatCompletionIn, body)
-        app = app_for_completion(auth=auth, app_id=data.get("appId"))
-        model = app_model(app)
-        chat_id = data.get("chatId") or ""
-        messages = data["messages"]
-        question = messages[-1]
+def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
+    """Validate the request and load what the model needs. Raises ApiError."""
+    data = validated(ChatCompletionIn, body)
+    app = app_for_completion(auth=auth, app_id=data.get("appId"))
+    model = app_model(app)
+    chat_id = data.get("chatId") or ""
+    messages = data["messages"]
+    question = messages[-1]
 
-        stored_chat = Chat.objects.filter(app=app, chat_id=chat_id).first() if chat_id else None
-        ai_data_id = data.get("responseChatItemId") or new_data_id()
-        if stored_chat and stored_chat.items.filter(data_id=ai_data_id).exists():
-            raise BadRequest("responseChatItemId: this id is already used in this chat.")
-        variables = {**(stored_chat.variables if stored_chat else {}), **data["variables"]}
+    stored_chat = find_chat(app=app, chat_id=chat_id)
+    ai_data_id = data.get("responseChatItemId") or new_data_id()
+    if stored_chat and record_exists(chat=stored_chat, data_id=ai_data_id):
+        raise BadRequest("responseChatItemId: this id is already used in this chat.")
+    variables = {**(stored_chat.variables if stored_chat else {}), **data["variables"]}
 
-        if chat_id:
-            # With a chatId the history is the server's; only the last message is new.
-            recent = recent_records(chat=stored_chat, rounds=app.history_turns) if stored_chat else []
-            history = prompting.history_messages(recent)
-            conversation = history + prompting.request_messages([question])
-        else:
-            conversation = prompting.request_messages(messages)
-        return Turn(
-            auth=auth,
-            app=app,
-            model=model,
-            chat_id=chat_id or new_object_id(),
-            question=prompting.to_value(question["content"]),
-            question_text=prompting.text_of(question["content"]),
-            provider_messages=prompting.with_system_prompt(app.system_prompt, variables, conversation),
-            request_variables=data["variables"],
-            variables=variables,
-            custom_uid=data.get("customUid") or "",
-            metadata={**data["metadata"], "originIp": client_ip},
-            human_data_id=question.get("dataId") or new_data_id(),
-            ai_data_id=ai_data_id,
-            new_chat=not chat_id,
-            ids_from_client=bool(question.get("dataId") or data.get("responseChatItemId")),
-            stream=data["stream"],
-            detail=data["detail"],
-            include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
-        )
-    finally:
-        release_connection()
+    if chat_id:
+        # With a chatId the history is the server's; only the last message is new.
+        recent = recent_records(chat=stored_chat, rounds=app.history_turns) if stored_chat else []
+        history = prompting.history_messages(recent)
+        conversation = history + prompting.request_messages([question])
+    else:
+        conversation = prompting.request_messages(messages)
+    return Turn(
+        auth=auth,
+        app=app,
+        model=model,
+        chat_id=chat_id or new_object_id(),
+        question=to_value(question["content"]),
+        question_text=text_of(question["content"]),
+        provider_messages=prompting.with_system_prompt(app.system_prompt, variables, conversation),
+        request_variables=data["variables"],
+        variables=variables,
+        custom_uid=data.get("customUid") or "",
+        metadata={**data["metadata"], "originIp": client_ip},
+        human_data_id=question.get("dataId") or new_data_id(),
+        ai_data_id=ai_data_id,
+        new_chat=not chat_id,
+        ids_from_client=bool(question.get("dataId") or data.get("responseChatItemId")),
+        stream=data["stream"],
+        detail=data["detail"],
+        include_usage=bool((data.get("stream_options") or {}).get("include_usage")),
+    )
 
 
 def save_turn(
@@ -174,6 +189,32 @@ def save_turn(
         add_usage(key=turn.auth.key, points=usage_points)
     finally:
         release_connection()
+
+
+async def save_answer(turn: Turn, *, answer: str, usage: Usage) -> list[dict]:
+    """Store a complete answer; returns the run's node records (sent with `detail`)."""
+    records = turn.response_records(answer, usage)
+    await sync_to_async(save_turn)(
+        turn=turn, answer=answer, response_data=records,
+        usage_points=usage.total_tokens, duration=turn.elapsed(),
+    )
+    return records
+
+
+async def record_failure(
+    turn: Turn, *, answer: str, usage: Usage | None, error: str, interrupted=False, detached=False
+) -> None:
+    """Store the question and an AI record carrying the error (and any partial answer).
+
+    `detached`: saving from a task that outlives the request, whose own thread is gone by
+    then; the save runs on the loop's shared executor instead.
+    """
+    records = turn.response_records(answer, usage, error=error)
+    await sync_to_async(save_turn, thread_sensitive=not detached)(
+        turn=turn, answer=answer, response_data=records,
+        usage_points=usage.total_tokens if usage else 0, duration=turn.elapsed(),
+        error=error, interrupted=interrupted,
+    )
 
 
 def _insert_items(turn: Turn, items: list[ChatItem]) -> None:

@@ -1,6 +1,6 @@
 """The chat-completions path in the OpenAPI schema.
 
-The endpoint is a plain async view (see chat/completions.py), which drf-spectacular cannot
+The endpoint is a plain async view (see chat/completions/views.py), which drf-spectacular cannot
 inspect, so its description is added by this post-processing hook.
 """
 
@@ -54,9 +54,29 @@ RESPONSE = build_object_type(
         "newVariables": _OBJECT,
     }
 )
-ERROR = build_object_type(
-    properties={"code": _INT, "statusText": _TEXT, "message": _TEXT, "data": _OBJECT, "error": _OBJECT}
+# One server-sent event of a stream (the schema of each event, as OpenAPI tools read it).
+SSE_EVENT = build_object_type(
+    properties={
+        "event": {**_TEXT, "description": "With detail: FastGPT's event name (answer, flowResponses…)."},
+        "data": {**_TEXT, "description": "A chat.completion.chunk as JSON, then [DONE]."},
+    },
+    required=["data"],
 )
+ERROR = build_object_type(
+    properties={
+        "code": _INT, "statusText": _TEXT, "message": _TEXT,
+        "data": {"nullable": True, "description": "null, or the validation detail"},
+        "error": _OBJECT,
+    }
+)
+
+# Works as sent with an app key (a global key also needs `appId`).
+EXAMPLES = {
+    "question": {
+        "summary": "one question, answered whole",
+        "value": {"messages": [{"role": "user", "content": "Hello!"}], "stream": False},
+    },
+}
 
 
 def add_chat_completions(result, generator, request, public):
@@ -75,13 +95,16 @@ def add_chat_completions(result, generator, request, public):
             "summary": "OpenAI-compatible chat with server-side history",
             "tags": ["chat"],
             "security": [{"ApiKeyAuth": []}],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST}}},
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": REQUEST, "examples": EXAMPLES}},
+            },
             "responses": {
                 "200": {
                     "description": "chat.completion, or text/event-stream when `stream` is true",
                     "content": {
                         "application/json": {"schema": RESPONSE},
-                        "text/event-stream": {"schema": _TEXT},
+                        "text/event-stream": {"schema": SSE_EVENT},
                     },
                 },
                 **errors,

@@ -8,7 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.models import ChatRole, ChatSource
-from chat.selectors import run_summary
+from chat.run_records import run_summary
+from chat.value_parts import text_of
 
 # Page-size caps: FastGPT caps dataset lists at 30 and documents none for chat lists; 100 is
 # a screenful of conversations and keeps one answer small.
@@ -33,8 +34,11 @@ def data_id_field(source: str, **kwargs) -> serializers.CharField:
     return serializers.CharField(source=source, max_length=ID_MAX, **kwargs)
 
 
+OFFSET_MAX = 2**31 - 1  # no page lies that far; beyond 2^63 the database itself fails
+
+
 class OffsetPageIn(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=OFFSET_MAX, default=0)
 
 
 # --- histories ------------------------------------------------------------------------------
@@ -166,7 +170,9 @@ class FeedbackIn(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        data_id = attrs.pop("data_id", None) or attrs.pop("chat_item_id", None)
+        # Pop both (dataId wins): a leftover chatItemId would reach the service.
+        data_id, chat_item_id = attrs.pop("data_id", None), attrs.pop("chat_item_id", None)
+        data_id = data_id or chat_item_id
         if not data_id:
             raise serializers.ValidationError({"dataId": ["This field is required."]})
         # Omitted means "clear it", as in FastGPT.
@@ -231,7 +237,8 @@ class RecordOut(serializers.Serializer):
         return []
 
     def to_representation(self, instance):
-        instance.summary = run_summary(instance)  # totals of the run, read from response_data
+        # Totals of the run, read from response_data (a question has no run).
+        instance.summary = run_summary(instance.response_data if instance.obj == ChatRole.AI else [])
         data = super().to_representation(instance)
         dropped = {name for name, empty in self.EMPTY.items() if data.get(name) == empty}
         if instance.obj != ChatRole.AI:
@@ -334,11 +341,7 @@ class MessageIn(serializers.Serializer):
         if isinstance(value, str):
             return value
         if isinstance(value, list):
-            # Keep the text parts: the guide reads words, not images.
-            return "\n".join(
-                str(part.get("text", "")) for part in value
-                if isinstance(part, dict) and part.get("type") == "text"
-            )
+            return text_of(value)  # the text parts: the guide reads words, not images
         raise serializers.ValidationError("Must be a string or a list of content parts.")
 
 

@@ -1,85 +1,19 @@
-"""Writes on conversations and records (rename, pin, delete, feedback) and the question guide.
-
-Every function first finds its target through chat.selectors with the caller's key, so a write
-can never reach another team's (or, for an app key, another app's) conversation.
-"""
+"""Follow-up questions suggested by the app's model (FastGPT's createQuestionGuide)."""
 
 import json
 import re
 
-from django.db import transaction
-
-from chat import llm, selectors
-from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
-from providers.registry import AiModel, default_model, get_model
+from chat import selectors
+from chat.app_model import app_model
+from chat.history.selectors import recent_records
+from chat.models import App, ChatItem
+from chat.value_parts import ROLE_OF_OBJ
 from config.errors import BadRequest
 from keys.authentication import KeyAuth
 from keys.services import add_usage
-
-
-def update_history(
-    *,
-    auth: KeyAuth,
-    app_id: str,
-    chat_id: str,
-    custom_title: str | None = None,
-    top: bool | None = None,
-) -> None:
-    """Rename (``custom_title``) and/or pin (``top``) a conversation; None leaves it as is.
-
-    `updated_at` is not touched: it is the time of the last turn, which renaming doesn't change.
-    """
-    chat = selectors.chat_for_key(auth=auth, app_id=app_id, chat_id=chat_id)
-    changes = {"custom_title": custom_title, "top": top}
-    fields = [name for name, value in changes.items() if value is not None]
-    for name in fields:
-        setattr(chat, name, changes[name])
-    chat.save(update_fields=fields)
-
-
-def delete_history(*, auth: KeyAuth, app_id: str, chat_id: str) -> None:
-    """Delete a conversation and all its records."""
-    selectors.chat_for_key(auth=auth, app_id=app_id, chat_id=chat_id).delete()
-
-
-@transaction.atomic
-def clear_api_histories(*, auth: KeyAuth, app_id: str) -> int:
-    """Delete the app's conversations created through the API (as FastGPT documents: chats
-    from the web UI, share links or team spaces stay). Returns how many were deleted."""
-    app = selectors.app_for_key(auth=auth, app_id=app_id)
-    chats = Chat.objects.filter(app=app, source=ChatSource.API)
-    # Records first in one statement; then the chats, which no longer have anything to cascade.
-    ChatItem.objects.filter(chat__in=chats).delete()
-    deleted, _ = chats.delete()
-    return deleted
-
-
-def delete_record(*, auth: KeyAuth, app_id: str, chat_id: str, data_id: str) -> None:
-    """Delete one record (FastGPT's `contentId`) of a conversation."""
-    chat = selectors.chat_for_key(auth=auth, app_id=app_id, chat_id=chat_id)
-    selectors.record_in_chat(chat=chat, data_id=data_id).delete()
-
-
-def set_user_feedback(
-    *,
-    auth: KeyAuth,
-    app_id: str,
-    chat_id: str,
-    data_id: str,
-    good: str | None,
-    bad: str | None,
-) -> None:
-    """Set the end user's 👍/👎 on an answer. As in FastGPT, a feedback left out (None) is
-    cleared: sending only `userGoodFeedback` sets it and removes any bad feedback."""
-    chat = selectors.chat_for_key(auth=auth, app_id=app_id, chat_id=chat_id)
-    item = selectors.record_in_chat(chat=chat, data_id=data_id)
-    if item.obj != ChatRole.AI:
-        raise BadRequest("dataId: feedback applies to AI records only.")
-    item.user_good_feedback, item.user_bad_feedback = good, bad
-    item.save(update_fields=["user_good_feedback", "user_bad_feedback"])
-
-
-# --- question guide -------------------------------------------------------------------------
+from providers import chat_models
+from providers.errors import ProviderError
+from providers.registry import AiModel, UndeclaredModel, default_model, require_model
 
 QUESTION_GUIDE_ROUNDS = 6
 QUESTION_GUIDE_MAX = 3
@@ -93,20 +27,19 @@ QUESTION_GUIDE_PROMPT = (
 def question_guide_model(*, app: App | None, model_name: str | None) -> AiModel:
     """The model asked: the one named in the request, else the app's, else the default LLM."""
     if model_name:
-        model = get_model(model_name)
-        if model is None or model.type != "llm":
-            raise BadRequest(f"questionGuide.model: '{model_name}' is not a configured llm model.")
-        return model
-    return selectors.app_model(app) if app is not None else default_model("llm")
+        try:
+            return require_model(model_name, "llm")
+        except UndeclaredModel as exc:
+            raise BadRequest(f"questionGuide.model: {exc}") from None
+    return app_model(app) if app is not None else default_model("llm")
 
 
 def conversation_messages(items: list[ChatItem]) -> list[dict]:
     """Stored records as OpenAI chat messages (text only: the guide needs no images)."""
-    roles = {ChatRole.HUMAN: "user", ChatRole.AI: "assistant", ChatRole.SYSTEM: "system"}
     return [
-        {"role": roles[item.obj], "content": item.text}
+        {"role": ROLE_OF_OBJ[item.obj], "content": item.text}
         for item in items
-        if item.obj in roles and item.text
+        if item.obj in ROLE_OF_OBJ and item.text
     ]
 
 
@@ -120,7 +53,7 @@ def create_question_guide(
 ) -> list[str]:
     """Up to 3 follow-up questions for a stored conversation, from its last 6 rounds."""
     chat = selectors.chat_for_key(auth=auth, app_id=app_id, chat_id=chat_id)
-    items = selectors.recent_records(chat=chat, rounds=QUESTION_GUIDE_ROUNDS)
+    items = recent_records(chat=chat, rounds=QUESTION_GUIDE_ROUNDS)
     return suggest_questions(
         auth=auth,
         model=question_guide_model(app=chat.app, model_name=model_name),
@@ -159,10 +92,10 @@ def suggest_questions(
         return []
     prompt = {"role": "user", "content": custom_prompt or QUESTION_GUIDE_PROMPT}
     try:
-        completion = llm.complete_sync(
+        completion = chat_models.complete_sync(
             model=model, messages=[*messages, prompt], temperature=0.3, max_tokens=300
         )
-    except llm.ProviderError as exc:
+    except ProviderError as exc:
         raise exc.as_api_error("Question guide: ") from exc
     add_usage(key=auth.key, points=completion.usage.total_tokens)
     return parse_questions(completion.text)

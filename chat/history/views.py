@@ -9,9 +9,10 @@ service with the caller's key, and answers the envelope.
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
 
-from chat import selectors, services
-from chat.selectors import HistoryFilters
-from chat.serializers import (
+from chat import selectors
+from chat.history import question_guide, selectors as history, services
+from chat.history.selectors import HistoryFilters
+from chat.history.serializers import (
     AppChatQuery,
     AppQuery,
     FeedbackIn,
@@ -29,7 +30,6 @@ from chat.serializers import (
     ResDataQuery,
 )
 from config.envelope import ok
-from config.schema import ENVELOPE_NULL, enveloped
 from config.validation import validated
 from keys.permissions import HasApiKey
 
@@ -47,7 +47,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         operation_id="chat_history_list",
         tags=TAG,
         request=HistoryListIn,
-        responses=enveloped("ChatHistoryListEnvelope", HistoryListOut()),
+        responses=HistoryListOut,
     )
     def list(self, request):
         data = validated(HistoryListIn, request.data)
@@ -60,13 +60,13 @@ class ChatHistoryViewSet(viewsets.ViewSet):
             created_from=data.get("created_from"),
             created_to=data.get("created_to"),
         )
-        chats, total = selectors.history_page(
+        chats, total = history.history_page(
             app=app, filters=filters, offset=data["offset"], page_size=data["page_size"]
         )
         return ok(HistoryListOut({"list": chats, "total": total}).data)
 
     @extend_schema(
-        operation_id="chat_history_update", tags=TAG, request=HistoryUpdateIn, responses=ENVELOPE_NULL
+        operation_id="chat_history_update", tags=TAG, request=HistoryUpdateIn, responses=None
     )
     def update(self, request):
         data = validated(HistoryUpdateIn, request.data)
@@ -74,7 +74,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         return ok(None)
 
     @extend_schema(
-        operation_id="chat_history_delete", tags=TAG, parameters=[APP_ID, CHAT_ID], responses=ENVELOPE_NULL
+        operation_id="chat_history_delete", tags=TAG, parameters=[APP_ID, CHAT_ID], responses=None
     )
     def destroy(self, request):
         data = validated(AppChatQuery, request.query_params)
@@ -85,7 +85,7 @@ class ChatHistoryViewSet(viewsets.ViewSet):
         operation_id="chat_history_clear",
         tags=TAG,
         parameters=[APP_ID],
-        responses=ENVELOPE_NULL,
+        responses=None,
         description="Deletes the app's conversations created through the API (source `api`) only.",
     )
     def clear(self, request):
@@ -104,18 +104,18 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_init",
         tags=TAG,
         parameters=[APP_ID, OpenApiParameter("chatId", str, description="Conversation id; may be new")],
-        responses=enveloped("ChatInitEnvelope", InitOut()),
+        responses=InitOut,
     )
     def init(self, request):
         data = validated(InitQuery, request.query_params)
-        init = selectors.chat_init(auth=request.auth, app_id=data["app_id"], chat_id=data.get("chat_id") or "")
+        init = history.chat_init(auth=request.auth, app_id=data["app_id"], chat_id=data.get("chat_id") or "")
         return ok(InitOut(init).data)
 
     @extend_schema(
         operation_id="chat_records_page",
         tags=TAG,
         request=RecordsIn,
-        responses=enveloped("ChatRecordPageEnvelope", RecordWindowOut()),
+        responses=RecordWindowOut,
         description=(
             "Offset paging counts back from the newest record (offset 0 = the latest page); "
             "each page is oldest first. With initialId/prevId/nextId the answer is a cursor "
@@ -127,14 +127,14 @@ class ChatRecordViewSet(viewsets.ViewSet):
         if data["cursor"]:
             return self._cursor_page(request, data)
         chat = selectors.chat_for_key(auth=request.auth, app_id=data["app_id"], chat_id=data["chat_id"])
-        items, total = selectors.record_page(chat=chat, offset=data["offset"], page_size=data["page_size"])
+        items, total = history.record_page(chat=chat, offset=data["offset"], page_size=data["page_size"])
         return ok(RecordPageOut({"list": items, "total": total}).data)
 
     @extend_schema(
         operation_id="chat_records_cursor",
         tags=TAG,
         request=RecordsIn,
-        responses=enveloped("ChatRecordWindowEnvelope", RecordWindowOut()),
+        responses=RecordWindowOut,
         description="FastGPT's getRecords_v2: cursor pages by record dataId.",
     )
     def cursor(self, request):
@@ -142,7 +142,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
 
     def _cursor_page(self, request, data):
         chat = selectors.chat_for_key(auth=request.auth, app_id=data["app_id"], chat_id=data["chat_id"])
-        window = selectors.record_window(
+        window = history.record_window(
             chat=chat,
             page_size=data["page_size"],
             initial_id=data.get("initial_id"),
@@ -164,20 +164,18 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_record_response_data",
         tags=TAG,
         parameters=[APP_ID, CHAT_ID, OpenApiParameter("dataId", str, required=True, description="Record id")],
-        responses=enveloped(
-            "ChatResDataEnvelope", serializers.ListField(child=serializers.DictField())
-        ),
+        responses=serializers.ListField(child=serializers.DictField()),
     )
     def res_data(self, request):
         data = validated(ResDataQuery, request.query_params)
         chat = selectors.chat_for_key(auth=request.auth, app_id=data["app_id"], chat_id=data["chat_id"])
-        return ok(selectors.record_in_chat(chat=chat, data_id=data["data_id"]).response_data)
+        return ok(history.record_in_chat(chat=chat, data_id=data["data_id"]).response_data)
 
     @extend_schema(
         operation_id="chat_record_delete",
         tags=TAG,
         parameters=[APP_ID, CHAT_ID, OpenApiParameter("contentId", str, required=True, description="Record id")],
-        responses=ENVELOPE_NULL,
+        responses=None,
     )
     def destroy(self, request):
         data = validated(RecordDeleteQuery, request.query_params)
@@ -188,7 +186,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         operation_id="chat_record_feedback",
         tags=TAG,
         request=FeedbackIn,
-        responses=ENVELOPE_NULL,
+        responses=None,
         description="Omitting userGoodFeedback or userBadFeedback clears it.",
     )
     def feedback(self, request):
@@ -197,7 +195,7 @@ class ChatRecordViewSet(viewsets.ViewSet):
         return ok(None)
 
 
-QUESTIONS = enveloped("QuestionGuideEnvelope", serializers.ListField(child=serializers.CharField()))
+QUESTIONS = serializers.ListField(child=serializers.CharField())
 
 
 class QuestionGuideViewSet(viewsets.ViewSet):
@@ -209,7 +207,7 @@ class QuestionGuideViewSet(viewsets.ViewSet):
     def create(self, request):
         data = validated(QuestionGuideIn, request.data)
         config = data.get("question_guide") or {}
-        questions = services.create_question_guide(
+        questions = question_guide.create_question_guide(
             auth=request.auth,
             app_id=data["app_id"],
             chat_id=data["chat_id"],
@@ -227,7 +225,7 @@ class QuestionGuideViewSet(viewsets.ViewSet):
     )
     def create_from_messages(self, request):
         data = validated(LegacyQuestionGuideIn, request.data)
-        questions = services.create_question_guide_from_messages(
+        questions = question_guide.create_question_guide_from_messages(
             auth=request.auth, app_id=data.get("app_id") or None, messages=data["messages"]
         )
         return ok(questions)

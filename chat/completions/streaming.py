@@ -1,0 +1,177 @@
+"""The answer as server-sent events, as OpenAI clients and FastGPT clients read them.
+
+`stream_events` relays the model's deltas as OpenAI chunks (detail off) or FastGPT's named
+events (detail on), keeps the connection alive through long silences, and stores the turn
+before the stream ends, whatever happens (done, provider failure, client gone).
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from chat.completions.services import INTERRUPTED, Turn, record_failure, save_answer
+from chat.run_records import CHAT_NODE
+from config.errors import ApiError, StorageError
+from providers.chat_models import AnswerStream, Usage, estimated_usage
+from providers.errors import ProviderError
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE = b": keep-alive\n\n"
+DONE = "[DONE]"
+
+
+def data(payload) -> bytes:
+    """An unnamed event (OpenAI's format): `data: <json>`."""
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {text}\n\n".encode()
+
+
+def event(name: str, payload) -> bytes:
+    """A named event (FastGPT's detail format): `event: <name>` then `data: <json>`."""
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {name}\ndata: {text}\n\n".encode()
+
+
+class Silence:
+    """Marks a pause longer than the keep-alive interval in `with_keepalive`."""
+
+
+SILENCE = Silence()
+_END = object()
+
+
+async def with_keepalive(source: AsyncIterator, interval: float) -> AsyncIterator:
+    """Yield the items of ``source``; yield SILENCE whenever it is quiet for ``interval`` s.
+
+    A task reads ``source`` into a queue and one timer per stream adds SILENCE after a quiet
+    interval, so each item costs a queue hand-over rather than a timed wait (a thousand
+    streams relay thousands of chunks a second). An error of ``source`` is raised here.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    last_put = loop.time()
+
+    def put(item, error=None) -> None:
+        nonlocal last_put
+        last_put = loop.time()
+        queue.put_nowait((item, error))
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                put(item)
+        except Exception as exc:  # handed to the consumer, raised there
+            put(_END, exc)
+        else:
+            put(_END)
+
+    def tick() -> None:
+        nonlocal timer
+        if loop.time() - last_put >= interval:
+            put(SILENCE)
+        timer = loop.call_later(max(last_put + interval - loop.time(), 0), tick)
+
+    reader = asyncio.ensure_future(pump())
+    timer = loop.call_later(interval, tick)
+    try:
+        while True:
+            item, error = await queue.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        timer.cancel()
+        reader.cancel()
+
+
+# --- the answer ---------------------------------------------------------------------------
+
+_background: set[asyncio.Task] = set()  # saves of interrupted streams, kept alive until done
+
+
+def error_payload(error: ApiError) -> dict:
+    """An error as a stream carries it (FastGPT's fields)."""
+    return {"code": error.body_code, "statusText": error.status_text, "message": str(error.detail)}
+
+
+async def stream_events(turn: Turn, stream: AnswerStream):
+    """OpenAI chunks (detail off), or FastGPT's named events (detail on), in FastGPT's order:
+    flowNodeStatus, answer…, answer stop, answer [DONE], flowResponses."""
+    created = int(time.time())
+
+    def chunk(delta: dict, finish_reason=None) -> dict:
+        return {
+            "id": turn.chat_id, "object": "chat.completion.chunk", "created": created,
+            "model": turn.model.name,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    def emit(payload) -> bytes:
+        return event("answer", payload) if turn.detail else data(payload)
+
+    saved = False
+    try:
+        if turn.detail:
+            yield event("flowNodeStatus", {"status": "running", "name": CHAT_NODE})
+        first = True
+        async for piece in with_keepalive(stream.deltas(), settings.STREAM_KEEPALIVE_SECONDS):
+            if piece is SILENCE:
+                yield KEEPALIVE
+                continue
+            yield emit(chunk({"role": "assistant", "content": piece} if first else {"content": piece}))
+            first = False
+
+        # Stored before the stream ends, so a client that has read it all finds the records.
+        try:
+            records = await save_answer(turn, answer=stream.text, usage=stream.usage)
+        except DatabaseError:
+            # The answer was delivered but not stored: say so, and still end the stream.
+            logger.exception("Could not store the turn of chat %s", turn.chat_id)
+            saved = True
+            error = StorageError()
+            yield emit({"error": {**error_payload(error), "type": error.status_text}})
+            yield emit(DONE)
+            return
+        saved = True
+        yield emit(chunk({}, "stop"))
+        if turn.include_usage and not turn.detail:
+            yield data({**chunk({}), "choices": [], "usage": stream.usage.as_openai()})
+        yield emit(DONE)
+        if turn.detail:
+            yield event("flowResponses", records)
+    except ProviderError as exc:
+        await record_failure(turn, answer=stream.text, usage=partial_usage(stream), error=exc.message)
+        saved = True
+        error = exc.as_api_error()
+        payload = error_payload(error)
+        if turn.detail:
+            yield event("error", payload)
+        else:
+            # OpenAI SDKs raise on a data chunk carrying `error`.
+            yield data({"error": {**payload, "type": error.status_text}})
+            yield data(DONE)
+    except asyncio.CancelledError:
+        # The client went away: keep what was answered, marked as interrupted. The save runs
+        # as its own task, since this one is being cancelled.
+        if not saved:
+            task = asyncio.create_task(record_failure(
+                turn, answer=stream.text, usage=partial_usage(stream), error=INTERRUPTED,
+                interrupted=True, detached=True,
+            ))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+        raise
+    finally:
+        await stream.close()
+
+
+def partial_usage(stream: AnswerStream) -> Usage:
+    return stream.usage or estimated_usage(stream.messages, stream.text)

@@ -1,0 +1,104 @@
+"""POST /api/v1/chat/completions — OpenAI-compatible chat with FastGPT's extras.
+
+A plain async Django view rather than a DRF view: DRF views are synchronous, and a stream
+relayed from the model must not hold a thread for its whole life — one process has to keep a
+thousand streams open (docs/benchmarks.md). The key check and rate limit are DRF's own classes
+(keys/access.py); the database work runs in two short sync steps (services.py); the model call
+in between is awaited on the event loop.
+"""
+
+import time
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from chat.completions.services import Turn, prepare_turn, record_failure, release_connection, save_answer
+from chat.completions.streaming import stream_events
+from config.errors import ApiError, BadRequest, MethodNotAllowed, RequestTooLarge
+from config.exception_handler import JSON_OPTIONS, error_json_response
+from config.json_input import parse_json
+from keys.access import authenticate_and_throttle
+from providers import chat_models
+from providers.errors import ProviderError
+
+
+@csrf_exempt
+async def chat_completions(request):
+    if request.method != "POST":
+        return error_response(MethodNotAllowed("Use POST."))
+    try:
+        turn = await sync_to_async(start_turn)(request)
+    except ApiError as exc:
+        return error_response(exc)
+    if turn.stream:
+        return await stream_answer(turn)
+    return await whole_answer(turn)
+
+
+def start_turn(request) -> Turn:
+    """The key check and rate limit (as for every endpoint), then the turn's preparation: one
+    sync step, after which the connection is given back."""
+    try:
+        auth = authenticate_and_throttle(request)
+        return prepare_turn(auth=auth, body=parse_body(request), client_ip=request.META.get("REMOTE_ADDR", ""))
+    finally:
+        release_connection()
+
+
+def parse_body(request) -> dict:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise RequestTooLarge() from None
+    body = parse_json(raw or b"null")  # refuses what no database could store (config/json_input.py)
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def error_response(exc: ApiError) -> JsonResponse:
+    """The envelope plus an OpenAI-style `error` object, so OpenAI SDKs show the message."""
+    return error_json_response(exc, openai=True)
+
+
+async def whole_answer(turn: Turn) -> JsonResponse:
+    """The answer as one JSON body (`chat.completion`)."""
+    try:
+        completion = await chat_models.complete(**turn.model_call())
+    except ProviderError as exc:
+        await record_failure(turn, answer="", usage=None, error=exc.message)
+        return error_response(exc.as_api_error())
+
+    records = await save_answer(turn, answer=completion.text, usage=completion.usage)
+    body = {
+        "id": turn.chat_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": turn.model.name,
+        "responseChatItemId": turn.ai_data_id,
+        "usage": completion.usage.as_openai(),
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": completion.text}, "finish_reason": "stop"}
+        ],
+    }
+    if turn.detail:
+        body["responseData"] = records
+        body["newVariables"] = turn.variables
+    return JsonResponse(body, json_dumps_params=JSON_OPTIONS)
+
+
+async def stream_answer(turn: Turn):
+    """The answer as server-sent events (chat/completions/streaming.py)."""
+    try:
+        # Wait for the provider's status first: a refusal is answered as JSON with its true
+        # HTTP status, not as a 200 stream carrying an error.
+        stream = await chat_models.open_stream(**turn.model_call())
+    except ProviderError as exc:
+        await record_failure(turn, answer="", usage=None, error=exc.message)
+        return error_response(exc.as_api_error())
+    response = StreamingHttpResponse(stream_events(turn, stream), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each chunk on at once
+    return response
