@@ -29,11 +29,11 @@ process, the database server, the provider) — is printed beside them.
 
 CPU split: the named functions are wrapped with process-CPU timers (exclusive of the wrapped
 functions they call): chunking (`split_text`), tokenising (`providers.words.words`, for the
-full-text words and inside the lexical embedding), embedding (`providers.embeddings.embed`
+full-text words — done by training — and inside the lexical embedding), embedding (`providers.embeddings.embed`
 minus its tokenising — for the local provider, the HTTP client side), inserting (`insert_data`
 minus its tokenising, and the training's vector writes); "other" is the rest of this process
 (request handling, claims, status updates). The database server's and the provider's CPU are
-read from /proc (PostgreSQL: every process named `postgres` of this user).
+read from /proc (PostgreSQL: the server of DATABASE_URL's socket folder and its children).
 
 Each database runs in a child process (`--child`), since Django is configured once per process.
 Linux only (/proc).
@@ -210,16 +210,23 @@ def process_cpu(pids: list[int]) -> float:
     return total / ticks
 
 
-def postgres_pids() -> list[int]:
-    uid, pids = os.getuid(), []
+def postgres_pids(database_url: str) -> list[int]:
+    """The PostgreSQL server of ``database_url`` (found by its socket folder in the URL) and its
+    children (backends, background workers), looked up at each measurement."""
+    from urllib.parse import parse_qs, urlsplit
+
+    folder = parse_qs(urlsplit(database_url).query).get("host", [""])[0]
+    processes = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "postgres" and entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
-                pass
-    return pids
+                continue
+            processes[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    roots = {pid for pid, (_, cmd) in processes.items() if folder and folder in cmd and "postgres" in cmd}
+    return sorted(roots | {pid for pid, (ppid, _) in processes.items() if ppid in roots})
 
 
 ZH = ("知识库", "分块", "向量", "检索", "全文索引", "后台任务", "数据库", "嵌入模型", "召回", "排序", "文档", "段落",
@@ -272,6 +279,7 @@ def child(args) -> None:
     split.wrap(collection_services, "split_text", "chunking")
     split.wrap(data_services, "words", "tokenising")
     split.wrap(embeddings, "words", "tokenising")
+    split.wrap(training, "words", "tokenising")  # the full-text words, filled in by training
     split.wrap(training, "embed", "embedding")
     split.wrap(data_services, "insert_data", "inserting")
     split.wrap(collection_services, "insert_data", "inserting")
@@ -291,7 +299,9 @@ def child(args) -> None:
             raise SystemExit(f"{path}: {response.status_code} {payload}")
         return payload["data"]
 
-    pg = postgres_pids() if args.child == "postgres" else []
+    def pg_cpu() -> float:
+        return process_cpu(postgres_pids(args.database_url)) if args.child == "postgres" else 0.0
+
     text = mixed_text(args.text_mb)
     rng = random.Random(11)
     items = [{"q": sentence(rng, i) + sentence(rng, i + 1), "a": sentence(rng, i + 2)} for i in range(args.items)]
@@ -301,7 +311,7 @@ def child(args) -> None:
         for case in ("text", "push"):
             dataset = create_dataset(team_id=team.pk, name=f"{embedding}-{case}", type="dataset", vector_model=model)
             split.reset()
-            cpu0, db0, prov0 = _self_cpu(), process_cpu(pg), process_cpu([args.provider_pid])
+            cpu0, db0, prov0 = _self_cpu(), pg_cpu(), process_cpu([args.provider_pid])
             started = time.perf_counter()
             if case == "text":
                 created = call("/core/dataset/collection/create/text", {
@@ -338,7 +348,8 @@ def child(args) -> None:
             found = len(hits["list"] if isinstance(hits, dict) else hits)
             if pending or state != "ready" or not found:
                 raise SystemExit(f"not searchable: {pending} untrained indexes, status {state}, {found} hits")
-            all_cpu = cpu + (process_cpu(pg) - db0 if pg else 0.0) + process_cpu([args.provider_pid]) - prov0
+            db_cpu = pg_cpu() - db0
+            all_cpu = cpu + db_cpu + process_cpu([args.provider_pid]) - prov0
             named = dict(split.totals)
             named["other"] = max(0.0, cpu - sum(named.values()))
             row = {
@@ -348,7 +359,7 @@ def child(args) -> None:
                 # database server, the provider) — what a dedicated core would do.
                 "chunks_per_cpu_second": chunks / max(all_cpu, 1e-9),
                 "cpu": {k: round(v, 2) for k, v in named.items()}, "process_cpu": round(cpu, 2),
-                "db_server_cpu": round(process_cpu(pg) - db0, 2) if pg else 0.0,
+                "db_server_cpu": round(db_cpu, 2),
                 "provider_cpu": round(process_cpu([args.provider_pid]) - prov0, 2),
                 "trained": trained, "tokens": tokens, "wall_vs_cpu": round(seconds / max(cpu, 1e-9), 2),
             }

@@ -30,7 +30,6 @@ Each database runs in a child process (`--child`), since Django is configured on
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile

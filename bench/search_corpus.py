@@ -217,25 +217,49 @@ def load_real_docs(*, team: Team) -> Loaded:
 # --- recall of the HNSW channel -------------------------------------------------------------
 
 
+def doc_like_queries(rng, loaded: Loaded, count: int) -> tuple[list[str], list[str]]:
+    """8 words drawn from a random chunk: a query close to something stored, as real questions
+    are to the chunks that answer them. Returns the queries and their chunks' index ids."""
+    rows = rng.choice(len(loaded.index_ids), size=count, replace=False)
+    ids = [loaded.index_ids[r] for r in rows]
+    texts = dict(DataIndex.objects.filter(pk__in=ids).values_list("id", "text"))
+    return [" ".join(rng.choice(texts[i].split(), size=8, replace=False)) for i in ids], ids
+
+
 def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
-    from datasets.search.vector.pgvector import PgVectorBackend
+    """recall@10 of the pgvector channel against exact cosine, for two kinds of queries, as
+    shipped (ef_search from the limit) and, as a what-if, with a fixed larger ef_search."""
+    from datasets.search.vector import pgvector
 
     rng = np.random.default_rng(SEED + 1)
-    texts = globals()["queries"](rng, loaded.vocabulary, loaded.weights, queries)
-    vectors = lexical_embedding(texts)
+    doc_like, sources = doc_like_queries(rng, loaded, queries)
+    kinds = {"random_words": globals()["queries"](rng, loaded.vocabulary, loaded.weights, queries), "doc_like": doc_like}
     row_of = {index_id: row for row, index_id in enumerate(loaded.index_ids)}
-    backend = PgVectorBackend()
-    figures = {}
-    for limit in (100, 10):  # 100: as the embedding mode asks; 10: the bare top 10
-        found = []
-        for vector in vectors:
-            exact = loaded.matrix @ vector
-            tenth = np.partition(exact, -10)[-10]
-            hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=limit)[:10]
-            good = sum(1 for hit in hits if exact[row_of[hit.index_id]] >= tenth - 1e-5)
-            found.append(good / 10)
-        figures[f"limit_{limit}"] = round(float(np.mean(found)), 4)
-    figures["queries"] = queries
+    backend = pgvector.PgVectorBackend()
+    shipped = pgvector.ef_search_for
+    figures = {"queries": queries}
+    try:
+        for ef in (None, 400, 800):
+            if ef is not None:
+                pgvector.ef_search_for = lambda limit, ef=ef: ef
+            for kind, texts in kinds.items():
+                vectors = lexical_embedding(texts)
+                for limit in (100, 10):  # 100: as embedding mode asks; 10: the bare top 10
+                    found, source_found = [], []
+                    for number, vector in enumerate(vectors):
+                        exact = loaded.matrix @ vector
+                        tenth = np.partition(exact, -10)[-10]
+                        hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=limit)[:10]
+                        found.append(sum(1 for h in hits if exact[row_of[h.index_id]] >= tenth - 1e-5) / 10)
+                        if kind == "doc_like":  # is the chunk the words came from among the 10?
+                            source_found.append(sources[number] in {h.index_id for h in hits})
+                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit)}"
+                    figures[f"{kind}/limit_{limit}/{label}"] = round(float(np.mean(found)), 4)
+                    if source_found:
+                        figures[f"doc_like_source_in_top10/limit_{limit}/{label}"] = round(float(np.mean(source_found)), 4)
+            log(f"  recall: {figures}")
+    finally:
+        pgvector.ef_search_for = shipped
     return figures
 
 
@@ -256,6 +280,7 @@ def server(database_url: str):
                "--port", str(port), "--lifespan", "off", "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[url] = process.pid
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -270,6 +295,16 @@ def server(database_url: str):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): robust to a busy machine, unlike
+    wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _post(session, url, key, body) -> dict:
@@ -293,13 +328,16 @@ def latency(url: str, loaded: Loaded, *, queries: int) -> dict:
         for text in texts[:20]:  # warm-up: connections, caches, the NumPy vectors on SQLite
             _post(session, url, loaded.key, {"datasetId": loaded.dataset.id, "text": text, "searchMode": mode})
         times, empty = [], 0
+        cpu_before = cpu_seconds(SERVER_PIDS[url])
         for text in texts[20:]:
             started = time.perf_counter()
             data = _post(session, url, loaded.key, {"datasetId": loaded.dataset.id, "text": text, "searchMode": mode})
             times.append((time.perf_counter() - started) * 1000)
             empty += not data["list"]
+        cpu_ms = (cpu_seconds(SERVER_PIDS[url]) - cpu_before) * 1000 / len(times)
         out[mode] = {"p50": round(statistics.median(times), 2), "p99": round(percentile(times, 99), 2),
-                     "mean": round(statistics.fmean(times), 2), "n": len(times), "empty": empty}
+                     "mean": round(statistics.fmean(times), 2), "server_cpu_ms": round(cpu_ms, 2),
+                     "n": len(times), "empty": empty}
     return out
 
 

@@ -168,9 +168,10 @@ class Data(models.Model):
         verbose_name_plural = "data"
         indexes = [
             models.Index(fields=["collection", "chunk_index", "created_at"], name="data_collection_chunk"),
-            # trainingAmount, and the training claim (pending items of a collection, due first).
+            # trainingAmount, and the training claim (a collection's pending items in order,
+            # read from the index until a batch of due ones is found: no sort).
             models.Index(
-                fields=["collection", "training_state", "train_next_at"], name="data_collection_training"
+                fields=["collection", "training_state", "chunk_index", "id"], name="data_collection_training"
             ),
             models.Index(fields=["dataset", "training_state"], name="data_dataset_training"),
             models.Index(fields=["team", "-updated_at"], name="data_team"),

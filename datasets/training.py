@@ -3,16 +3,17 @@
 A task (`datasets.tasks.train_collection`) runs `train_collection()` in a worker process
 (`manage.py db_worker`). It claims up to TRAINING_BATCH_SIZE pending items at a time — a claim
 is a random token and a lease (TRAINING_CLAIM_SECONDS), so several workers share a collection
-without embedding an item twice, and a crashed worker's items become claimable again — embeds
-their indexes that have no vector yet, and in one transaction writes the vectors, marks the
-items ready and bumps the dataset's `vector_version`. Embedding tokens are added to the usage
-points of the collection's `usage_key` (and to the push's training bill, if any).
+without embedding an item twice, and a crashed worker's items become claimable again —
+tokenises them (inserts leave that to this step), embeds their indexes that have no vector
+yet, and in one transaction writes the vectors, marks the items ready (with their full-text
+words) and bumps the dataset's `vector_version`. Embedding tokens are added to the usage points
+of the collection's `usage_key` (and to the push's training bill, if any).
 
 A batch the provider refuses (a 4xx: one bad text?) is halved until the culprit is alone, so
-its neighbours still train. A batch that fails (the provider errs or times out) is retried with exponential backoff
-(TRAINING_RETRY_BASE_SECONDS × 2^(attempt−1)) by a deferred task; after TRAINING_MAX_ATTEMPTS
-attempts its items are in state `error` with the provider's message, and so is their
-collection. Nothing is dropped: `retrain_failed()` (the `retrain_failed` command, the admin
+its neighbours still train. A batch that fails (the provider errs or times out, or an internal
+error) is retried with exponential backoff (TRAINING_RETRY_BASE_SECONDS × 2^(attempt−1)) by a
+deferred task; after TRAINING_MAX_ATTEMPTS attempts its items are in state `error` with the
+message, and so is their collection. Nothing is dropped: `retrain_failed()` (the `retrain_failed` command, the admin
 action) puts failed items back to pending and enqueues them, and re-enqueues collections whose
 pending items were left behind by a worker that died.
 """
@@ -23,19 +24,30 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from datasets.models import Collection, CollectionStatus, Data, DataIndex, Dataset, TrainingBill, TrainingState
+from datasets.models import (
+    Collection,
+    CollectionStatus,
+    Data,
+    DataIndex,
+    Dataset,
+    IndexType,
+    TrainingBill,
+    TrainingState,
+)
 from datasets.search.vector import bump_vector_version, vector_backend, write_vectors
-from datasets.services.data import refresh_collection_status
+from datasets.services.data import default_index_text, refresh_collection_status
 from keys.models import ApiKey
 from keys.services import add_usage
 from providers.embeddings import EmbeddingRejected, embed
 from providers.errors import ProviderError
 from providers.registry import get_model
+from providers.words import words
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +102,15 @@ def train_collection(*, collection_id: str) -> TrainingReport:
             token, items = claim_batch(collection_id=collection_id)
             if not items:
                 break
-            _train_batch(collection, token, items, report)
+            try:
+                _train_batch(collection, token, items, report)
+            except Exception as exc:
+                # A bug or a database error: count the attempt (so it is retried, then shown)
+                # rather than leave the batch claimed until its lease runs out.
+                logger.exception("Training collection %s failed", collection_id)
+                message = f"Training failed with an internal error ({type(exc).__name__}); the worker log has the details."
+                _fail_batch(collection, token, [item.pk for item in items], message, report, {})
+                raise
         else:
             more = True
     finally:
@@ -121,27 +141,59 @@ def claim_batch(*, collection_id: str, size: int | None = None) -> tuple[str, li
         due.filter(id__in=ids).update(
             train_claim=token, train_next_at=now + timedelta(seconds=settings.TRAINING_CLAIM_SECONDS)
         )
-    return token, list(Data.objects.filter(pk__in=ids, train_claim=token))
-
-
-def _train_batch(collection: Collection, token: str, items: list[Data], report: TrainingReport) -> None:
-    ids = [item.pk for item in items]
-    indexes = list(
-        DataIndex.objects.filter(data_id__in=ids, embedding__isnull=True).only("id", "data_id", "text")
+    return token, list(
+        Data.objects.filter(pk__in=ids, train_claim=token).only("id", "bill_id", "q", "a", "search_words")
     )
+
+
+def _tokenise(items: list[Data]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Each item's full-text words, and the `search_words` to store for items that have none
+    yet (inserts leave the tokenising to training). They are stored with the batch's outcome —
+    ready or failed — so an item whose embedding fails is still found by full text."""
+    found: dict[str, list[str]] = {}
+    missing: dict[str, str] = {}
+    for item in items:
+        if item.search_words:
+            found[item.pk] = item.search_words.split(" ")
+        else:
+            found[item.pk] = words(f"{item.q}\n{item.a}")
+            if found[item.pk]:
+                missing[item.pk] = " ".join(found[item.pk])
+    return found, missing
+
+
+def _train_batch(
+    collection: Collection, token: str, items: list[Data], report: TrainingReport,
+    tokenised: tuple[dict[str, list[str]], dict[str, str]] | None = None,
+) -> None:
+    ids = [item.pk for item in items]
+    item_words, missing_words = tokenised or _tokenise(items)
+    by_pk = {item.pk: item for item in items}
+    indexes = list(
+        DataIndex.objects.filter(data_id__in=ids, embedding__isnull=True).only("id", "data_id", "type", "text")
+    )
+    # The default index's text is q + a: its words are the item's, already at hand.
+    words_of = [
+        item_words[index.data_id]
+        if index.type == IndexType.DEFAULT
+        and index.text == default_index_text(by_pk[index.data_id].q, by_pk[index.data_id].a)
+        else None
+        for index in indexes
+    ]
     try:
-        vectors, tokens = _embed(collection.dataset, [index.text for index in indexes])
+        vectors, tokens = _embed(collection.dataset, [index.text for index in indexes], words_of)
     except TrainingFailed as exc:
         if exc.rejected and len(items) > 1:
             # One refused text must not fail its neighbours: halve the batch until it is alone.
             middle = len(items) // 2
-            _train_batch(collection, token, items[:middle], report)
-            _train_batch(collection, token, items[middle:], report)
+            for half in (items[:middle], items[middle:]):
+                _train_batch(collection, token, half, report, (item_words, missing_words))
         else:
-            _fail_batch(collection, token, ids, str(exc), report)
+            _fail_batch(collection, token, ids, str(exc), report, missing_words)
         return
     if len(vectors):
         vector_backend().prepare(dimensions=vectors.shape[1])
+    table = connection.ops.quote_name(Data._meta.db_table)
     with transaction.atomic():
         # Items edited or deleted since the claim lost it: their vectors are not written (the
         # edit queued them again). Locking the items first keeps the edit's order.
@@ -150,25 +202,28 @@ def _train_batch(collection: Collection, token: str, items: list[Data], report: 
             claimed = claimed.select_for_update()
         still = set(claimed.order_by("pk").values_list("pk", flat=True))
         write_vectors(rows=[(index.pk, vector) for index, vector in zip(indexes, vectors) if index.data_id in still])
-        Data.objects.filter(pk__in=still, train_claim=token).update(
-            training_state=TrainingState.READY, train_claim="", train_next_at=None, train_error=""
-        )
+        # One UPDATE per item (ready, and its words if new): each rewrites the row's index
+        # entries (GIN included), so a second one would double that cost.
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET training_state = %s, train_claim = '', train_next_at = NULL, "
+                "train_error = '', search_words = COALESCE(%s, search_words) WHERE id = %s AND train_claim = %s",
+                [(TrainingState.READY.value, missing_words.get(pk), pk, token) for pk in sorted(still)],
+            )
         bump_vector_version(dataset_ids=[collection.dataset_id])
     report.trained += len(still)
     report.tokens += tokens
     _bill(collection, items, still, tokens)
 
 
-def _embed(dataset: Dataset, texts: list[str]):
-    import numpy as np
-
+def _embed(dataset: Dataset, texts: list[str], words_of: list[list[str] | None]):
     if not texts:
         return np.zeros((0, 0), dtype=np.float32), 0
     model = get_model(dataset.vector_model)
     if model is None or model.type != "embedding":
         raise TrainingFailed(f"The embedding model {dataset.vector_model!r} is not declared in AI_MODELS.")
     try:
-        embedded = embed(model=model, texts=texts)
+        embedded = embed(model=model, texts=texts, words_of=words_of)
     except ProviderError as exc:
         raise TrainingFailed(exc.message, rejected=isinstance(exc, EmbeddingRejected)) from exc
     except Exception as exc:  # a bug must not leave the batch claimed and silent
@@ -177,12 +232,22 @@ def _embed(dataset: Dataset, texts: list[str]):
     return embedded.vectors, embedded.tokens
 
 
-def _fail_batch(collection: Collection, token: str, ids: list[str], message: str, report: TrainingReport) -> None:
+def _fail_batch(
+    collection: Collection, token: str, ids: list[str], message: str, report: TrainingReport,
+    missing_words: dict[str, str],
+) -> None:
     """Count an attempt on the batch's items: retry later with backoff, or fail them for good."""
     now = timezone.now()
     retry_at: datetime | None = None
+    table = connection.ops.quote_name(Data._meta.db_table)
     with transaction.atomic():
         rows = list(Data.objects.filter(pk__in=ids, train_claim=token).values_list("pk", "train_attempts"))
+        words_rows = [(missing_words[pk], pk, token) for pk, _ in rows if pk in missing_words]
+        if words_rows:
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {table} SET search_words = %s WHERE id = %s AND train_claim = %s", words_rows
+                )
         by_attempts: dict[int, list[str]] = {}
         for pk, attempts in rows:
             by_attempts.setdefault(attempts + 1, []).append(pk)

@@ -1,7 +1,9 @@
 """FastGPT's knowledge-base paths (RPC-style, so mapped by hand rather than by a router)."""
 
 from django.urls import path
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
+
+from config.json_input import StrictJSONParser
 
 from datasets.views.collections import CollectionViewSet
 from datasets.views.data import DataViewSet
@@ -24,7 +26,7 @@ urlpatterns = [
     path(
         collection + "create/localFile",
         CollectionViewSet.as_view(
-            {"post": "create_local_file"}, parser_classes=[MultiPartParser, FormParser, JSONParser]
+            {"post": "create_local_file"}, parser_classes=[MultiPartParser, FormParser, StrictJSONParser]
         ),
     ),
     path(collection + "create/apiCollection", CollectionViewSet.as_view({"post": "create_api"})),

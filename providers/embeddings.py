@@ -6,10 +6,11 @@ bill. It is synchronous: training runs it in a worker process, never on a reques
 The built-in `builtin-lexical-embedding` is feature hashing, not a language model: each word of
 `providers.words.words()` is hashed (a stable hash, the same in every process) to one of 512
 dimensions and a sign, weighted by sublinear term frequency (1 + ln tf), and the row is
-L2-normalised. Cosine similarity then measures shared words — it finds "refund policy" in a
+L2-normalised; the tokens it bills are the words it hashed. Cosine similarity then measures shared words — it finds "refund policy" in a
 chunk that says "refund policy", never in one that says "money back".
 
-The HTTP client sends batches of at most 64 texts, with the model's declared timeout, and
+The HTTP client (the process's pooled one, providers/http.py) sends batches of at most 64
+texts, with the model's declared timeout, and
 retries 429, 5xx and connection errors with exponential backoff (honouring Retry-After) before
 raising `ProviderError` / `ProviderTimeout` with text fit for a collection's error message.
 """
@@ -17,16 +18,17 @@ raising `ProviderError` / `ProviderTimeout` with text fit for a collection's err
 import hashlib
 import logging
 import math
-import threading
+import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 import httpx
 import numpy as np
 from django.conf import settings
 
+from providers import http
 from providers.errors import ProviderError, ProviderTimeout
 from providers.registry import AiModel
 from providers.words import words
@@ -34,6 +36,7 @@ from providers.words import words
 logger = logging.getLogger(__name__)
 
 BUILTIN_DIMENSIONS = 512
+_HAN_CHAR = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 BATCH_SIZE = 64
 # Retry-After beyond this is not waited for inside one attempt (training retries later).
 MAX_RETRY_AFTER_SECONDS = 30.0
@@ -50,14 +53,18 @@ class Embedded:
     tokens: int  # tokens billed: the provider's usage, else estimated
 
 
-def embed(*, model: AiModel, texts: list[str]) -> Embedded:
-    """Embed `texts` with `model` (rows in the order of `texts`)."""
+def embed(*, model: AiModel, texts: list[str], words_of: list[list[str] | None] | None = None) -> Embedded:
+    """Embed `texts` with `model` (rows in the order of `texts`).
+
+    `words_of` (optional, one entry per text): the text's `words()` when the caller has them
+    already — the built-in model then skips tokenising it again; other models ignore it."""
     if not texts:
         return Embedded(vectors=np.zeros((0, dimensions_of(model) or 0), dtype=np.float32), tokens=0)
     if model.is_builtin:
-        return Embedded(
-            vectors=lexical_embedding(texts), tokens=sum(estimate_tokens(t) for t in texts)
-        )
+        known = words_of or [None] * len(texts)
+        per_text = [found if found is not None else words(text) for text, found in zip(texts, known)]
+        vectors, word_count = _lexical_words(per_text)
+        return Embedded(vectors=vectors, tokens=max(word_count, len(texts)))  # its tokens are words
     rows, tokens = [], 0
     for start in range(0, len(texts), BATCH_SIZE):
         batch = texts[start : start + BATCH_SIZE]
@@ -80,10 +87,10 @@ def dimensions_of(model: AiModel) -> int:
 
 
 def estimate_tokens(text: str) -> int:
-    """A token estimate for providers that report no usage (and the built-in embedding): one per
+    """A token estimate for providers that report no usage: one per
     Han character, one per four other non-space characters, at least one."""
-    han = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff")
-    other = sum(1 for ch in text if not ch.isspace()) - han
+    han = _HAN_CHAR.subn("", text)[1]
+    other = len("".join(text.split())) - han
     return max(1, han + math.ceil(other / 4))
 
 
@@ -104,39 +111,38 @@ def _slot(word: str) -> tuple[int, float]:
 
 
 def lexical_embedding(texts: list[str]) -> np.ndarray:
-    out = np.zeros((len(texts), BUILTIN_DIMENSIONS), dtype=np.float32)
-    for row, text in enumerate(texts):
-        counts = Counter(words(text))
-        if not counts:
-            continue
-        slots = [_slot(w) for w in counts]
-        dims = np.fromiter((s[0] for s in slots), dtype=np.intp, count=len(slots))
-        weights = np.fromiter(
-            (s[1] * (1.0 + math.log(n)) for s, n in zip(slots, counts.values())),
-            dtype=np.float32,
-            count=len(slots),
-        )
-        np.add.at(out[row], dims, weights)
-    return normalise(out)
+    return _lexical_words([words(text) for text in texts])[0]
+
+
+def _lexical_words(per_text: list[list[str]]) -> tuple[np.ndarray, int]:
+    """The built-in vectors of texts given as their words, and how many words there were (the
+    tokens billed).
+
+    Vectorised over the batch: Python touches each distinct word once (its hash slot), NumPy
+    does the term frequencies and sums."""
+    size = BUILTIN_DIMENSIONS
+    texts = per_text
+    all_words = list(chain.from_iterable(per_text))
+    if not all_words:
+        return np.zeros((len(texts), size), dtype=np.float32), 0
+    vocabulary = {word: i for i, word in enumerate(dict.fromkeys(all_words))}
+    slots = [_slot(word) for word in vocabulary]
+    dimensions = np.fromiter((d for d, _ in slots), dtype=np.int64, count=len(slots))
+    signs = np.fromiter((sign for _, sign in slots), dtype=np.float64, count=len(slots))
+    word_ids = np.fromiter(map(vocabulary.__getitem__, all_words), dtype=np.int64, count=len(all_words))
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), [len(found) for found in per_text])
+    # One key per (text, word): its count is the term frequency.
+    keys, counts = np.unique(rows * len(vocabulary) + word_ids, return_counts=True)
+    key_rows, key_words = np.divmod(keys, len(vocabulary))
+    summed = np.bincount(
+        key_rows * size + dimensions[key_words],
+        weights=signs[key_words] * (1.0 + np.log(counts)),
+        minlength=len(texts) * size,
+    )
+    return normalise(summed.reshape(len(texts), size)), len(all_words)
 
 
 # --- OpenAI-compatible HTTP -----------------------------------------------------------------
-
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
-
-
-def _http() -> httpx.Client:
-    """One pooled client per process (httpx.Client is thread-safe)."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = httpx.Client(
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-                follow_redirects=False,
-            )
-        return _client
-
 
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
@@ -170,8 +176,8 @@ def _wait_before_retry(attempt: int, response: httpx.Response | None) -> float:
 def _call(model: AiModel, texts: list[str]) -> tuple[np.ndarray, int]:
     """One batch: the vectors (unnormalised, as answered) and the tokens used."""
     url = f"{model.base_url}/embeddings"
-    headers = {"Authorization": f"Bearer {model.api_key}"} if model.api_key else {}
-    timeout = httpx.Timeout(model.timeout, connect=min(settings.PROVIDER_CONNECT_TIMEOUT, model.timeout))
+    headers = http.auth_headers(model)
+    timeout = http.timeout(model)
     payload = {"model": model.name, "input": texts}
     attempts = 1 + max(0, settings.EMBEDDING_HTTP_RETRIES)
     where = f"Embedding model {model.name!r} at {model.base_url}"
@@ -179,7 +185,7 @@ def _call(model: AiModel, texts: list[str]) -> tuple[np.ndarray, int]:
         last = attempt == attempts - 1
         response = None
         try:
-            response = _http().post(url, json=payload, headers=headers, timeout=timeout)
+            response = http.sync_client().post(url, json=payload, headers=headers, timeout=timeout)
         except httpx.TimeoutException as exc:
             # A slow provider is not retried here: another wait of the same length would mostly
             # block the worker; training retries the batch later.

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from chat.completions.services import INTERRUPTED, Turn, record_failure, save_answer
-from chat.run_records import CHAT_NODE
 from config.errors import ApiError, StorageError
 from providers.chat_models import AnswerStream, Usage, estimated_usage
 from providers.errors import ProviderError
@@ -120,7 +119,8 @@ async def stream_events(turn: Turn, stream: AnswerStream):
     saved = False
     try:
         if turn.detail:
-            yield event("flowNodeStatus", {"status": "running", "name": CHAT_NODE})
+            for name in turn.node_names():  # a grounded app's dataset search first
+                yield event("flowNodeStatus", {"status": "running", "name": name})
         first = True
         async for piece in with_keepalive(stream.deltas(), settings.STREAM_KEEPALIVE_SECONDS):
             if piece is SILENCE:

@@ -10,11 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 
-import httpx
-from django.conf import settings
-
-from datasets.search.budget import count_tokens
-from providers.errors import ProviderError, ProviderTimeout
+from providers.chat_models import complete_sync
+from providers.errors import ProviderError
 from providers.registry import AiModel, default_model, get_model
 
 MAX_ALTERNATIVES = 3
@@ -85,35 +82,7 @@ def parse_alternatives(text: str, *, original: str) -> list[str]:
     return out[:MAX_ALTERNATIVES]
 
 
-_client: httpx.Client | None = None
-
-
 def complete(*, model: AiModel, messages: list[dict]) -> tuple[str, int]:
-    """One non-stream answer of a chat model: (text, tokens used).
-
-    Merge note for the coordinator: this is the only model call here that is not in providers/;
-    once the layout branch's chat client lives in providers/, this function becomes a call to
-    its `complete_sync(model=..., messages=..., temperature=0, max_tokens=...)`."""
-    global _client
-    if _client is None:
-        _client = httpx.Client()
-    body = {"model": model.name, "messages": messages, "temperature": 0, "max_tokens": min(300, model.max_response)}
-    headers = {"Authorization": f"Bearer {model.api_key}"} if model.api_key else {}
-    timeout = httpx.Timeout(model.timeout, connect=settings.PROVIDER_CONNECT_TIMEOUT)
-    try:
-        response = _client.post(f"{model.base_url}/chat/completions", json=body, headers=headers, timeout=timeout)
-    except httpx.TimeoutException as exc:
-        raise ProviderTimeout(f"Model '{model.name}' did not answer in time.") from exc
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"Model '{model.name}' could not be reached: {exc.__class__.__name__}.") from exc
-    if response.status_code != 200:
-        raise ProviderError(f"Model '{model.name}' answered HTTP {response.status_code}")
-    try:
-        data = response.json()
-        text = data["choices"][0]["message"].get("content") or ""
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise ProviderError(f"Model '{model.name}' sent a malformed answer.") from None
-    usage = data.get("usage") if isinstance(data, dict) else None
-    if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
-        return text, usage["total_tokens"]
-    return text, count_tokens(messages[-1]["content"]) + count_tokens(text)
+    """One non-stream answer of a chat model: (text, tokens used)."""
+    completion = complete_sync(model=model, messages=messages, temperature=0, max_tokens=300)
+    return completion.text, completion.usage.total_tokens

@@ -67,3 +67,4 @@ class LegacyPageOut(serializers.Serializer):
     pageNum = serializers.IntegerField()
     pageSize = serializers.IntegerField()
     total = serializers.IntegerField()
+

@@ -48,11 +48,16 @@ class PushDataIn(serializers.Serializer):
     trainingType = serializers.ChoiceField(
         source="training_type", choices=TRAINING_TYPES, required=False, default="chunk"
     )
-    # FastGPT's older name of trainingType.
-    mode = serializers.ChoiceField(choices=TRAINING_TYPES, required=False, write_only=True)
+    # FastGPT's older name of trainingType (a plain string here, so the schema has one enum).
+    mode = serializers.CharField(required=False, write_only=True, help_text="Older name of trainingType")
     prompt = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
     billId = IdField(source="bill_id", required=False, allow_blank=True, allow_null=True, default=None)
     data = serializers.ListField(child=PushItemIn(), min_length=1, max_length=MAX_PUSH_ITEMS)
+
+    def validate_mode(self, value: str) -> str:
+        if value not in TRAINING_TYPES:
+            raise serializers.ValidationError(f'"{value}" is not a valid choice ({", ".join(TRAINING_TYPES)}).')
+        return value
 
     def to_internal_value(self, data):
         values = super().to_internal_value(data)

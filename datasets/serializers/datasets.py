@@ -94,6 +94,9 @@ def agent_model_info(name: str) -> dict:
 class DatasetListItemOut(serializers.ModelSerializer):
     _id = serializers.CharField(source="id")
     parentId = serializers.CharField(source="parent_id", allow_null=True)
+    # A plain string in the schema: the input's enum stays the only `type` choice set of
+    # datasets, so the schema's enum names resolve without a collision.
+    type = serializers.CharField(help_text="dataset | folder")
     permission = serializers.SerializerMethodField()
     canWrite = serializers.SerializerMethodField()
     isOwner = serializers.SerializerMethodField()

@@ -1,9 +1,10 @@
 """Writes on data items: insert (pushData, chunks of a new collection), update, delete.
 
 An item is written with its indexes (a default q+a index unless the client gives one; at most
-5 custom) and its full-text words (`search_words`, which the database's full-text index covers),
-pending training; training (datasets/training.py) is enqueued after the transaction commits
-and fills the vectors in the background. Any change to vectors — a delete here, an index
+5 custom), pending training; training (datasets/training.py) is enqueued after the transaction
+commits and, in the background, fills its full-text words (`search_words`, which the
+database's full-text index covers) and its vectors — no tokenising or embedding in a request
+that inserts thousands of chunks. An edit (update_data) re-tokenises its one item at once. Any change to vectors — a delete here, an index
 re-embedded on update — bumps the dataset's `vector_version` in the same transaction.
 """
 
@@ -122,7 +123,7 @@ def insert_data(
             q=q,
             a=a,
             chunk_index=item.chunk_index,
-            search_words=search_words_of(q, a),
+            search_words="",  # tokenised by training, off the request (create/text of 5 MB)
             training_state=TrainingState.PENDING,
             bill_id=bill_id or "",
         )
@@ -175,8 +176,11 @@ def update_data(*, data: Data, q: str | None, a: str | None, indexes: list[dict]
             if not any(kind == IndexType.DEFAULT for _, kind, _ in wanted):
                 wanted.insert(0, (None, IndexType.DEFAULT, default_index_text(new_q, new_a)))
         else:
+            used: set[str] = set()
             for index in indexes:
-                known = index.get("dataId") if index.get("dataId") in existing else None
+                known = index.get("dataId")
+                known = known if known in existing and known not in used else None  # a repeat is new
+                used.add(known)
                 wanted.append((known, index.get("type") or IndexType.CUSTOM, clean(index["text"])))
             if not any(kind == IndexType.DEFAULT for _, kind, _ in wanted):
                 default_id = next((pk for pk, i in existing.items() if i.type == IndexType.DEFAULT), None)
@@ -231,16 +235,24 @@ def delete_data(*, data: Data) -> None:
         refresh_collection_status(collection_id=data.collection_id)
 
 
-def delete_collection_data(*, collection_ids: list[str]) -> None:
-    """Delete every item of the collections (their indexes, vectors and words go with them),
-    invalidating the datasets' cached vectors in the same transaction."""
+def delete_collection_data(*, collection_ids: list[str]) -> int:
+    """Delete every item of the collections (their indexes, vectors and full-text rows go with
+    them: the SQLite FTS5 rows by trigger), invalidating the datasets' cached vectors in the
+    same transaction. Returns how many items were deleted."""
+    collection_ids = list(collection_ids)
+    deleted = 0
     with transaction.atomic():
         dataset_ids = set(
             Collection.objects.filter(pk__in=collection_ids).values_list("dataset_id", flat=True)
         )
         for start in range(0, len(collection_ids), 500):
-            Data.objects.filter(collection_id__in=collection_ids[start : start + 500]).delete()
+            chunk = collection_ids[start : start + 500]
+            # Indexes first, in one statement (the cascade would fetch their ids item by item).
+            DataIndex.objects.filter(collection_id__in=chunk).delete()
+            _, per_model = Data.objects.filter(collection_id__in=chunk).delete()
+            deleted += per_model.get(Data._meta.label, 0)
         bump_vector_version(dataset_ids=dataset_ids)
+    return deleted
 
 
 def refresh_collection_status(*, collection_id: str) -> None:

@@ -1,6 +1,5 @@
 """Collection endpoints (global key), mapped onto FastGPT's paths in datasets/urls.py."""
 
-import json
 from urllib.parse import unquote
 
 from django.conf import settings
@@ -9,6 +8,7 @@ from rest_framework import serializers, viewsets
 
 from config.envelope import ok
 from config.errors import BadRequest
+from config.json_input import parse_json
 from config.validation import QueryId, validated
 from datasets import selectors
 from datasets.errors import FileTooLarge
@@ -88,11 +88,12 @@ class CollectionViewSet(viewsets.ViewSet):
         )
         return ok(created(collection, insert_results(None)))
 
-    @extend_schema(operation_id="collection_create_api", request=None, responses=CollectionCreatedOut)
+    # Not offered (501): kept out of the schema, which lists what the server does.
+    @extend_schema(exclude=True)
     def create_api(self, request):
         services.not_supported("API collections (apiCollection)")
 
-    @extend_schema(operation_id="collection_create_external_file", request=None, responses=CollectionCreatedOut)
+    @extend_schema(exclude=True)
     def create_external_file(self, request):
         services.not_supported("External-file collections (externalFileUrl)")
 
@@ -162,10 +163,12 @@ def _json_part(raw) -> dict:
     """The `data` part of create/localFile: a JSON object sent as a string."""
     if raw is None:
         raise BadRequest("data: a multipart part named 'data' (a JSON string of the parameters) is required.")
+    if not isinstance(raw, str):
+        raise BadRequest("data: must be a JSON string.")
     try:
-        value = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"data: not valid JSON ({exc}).") from None
+        value = parse_json(raw)  # the project's JSON boundary: NUL, lone surrogates, depth refused
+    except BadRequest as exc:
+        raise BadRequest(f"data: {exc.detail}") from None
     if not isinstance(value, dict):
         raise BadRequest("data: must be a JSON object.")
     return value

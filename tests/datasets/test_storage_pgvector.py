@@ -16,6 +16,16 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _forget_known_indexes(monkeypatch):
+    """The backend remembers, per process, the sizes whose index exists once their transaction
+    commits; tests roll back (and django_capture_on_commit_callbacks runs callbacks anyway), so
+    each test starts with nothing remembered."""
+    from datasets.search.vector import pgvector
+
+    monkeypatch.setattr(pgvector, "_indexed", set())
+
+
 def bulk_vectors(collection, matrix) -> list[str]:
     """Items with one index each holding the rows of `matrix` (bulk, as a big push trains)."""
     data = Data.objects.bulk_create(

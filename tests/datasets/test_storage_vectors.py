@@ -114,3 +114,14 @@ def test_numpy_cache_is_bounded(team, settings):
     assert len(backend._blocks) == 2
     backend.recall(dataset_ids=[datasets[0].pk], query=random_units(1, 512)[0], limit=1)
     assert backend.loads == 4  # the first dataset's block had been dropped
+
+
+def test_numpy_cache_forgets_deleted_datasets(team):
+    backend = NumpyExactBackend()
+    collection = make_collection(make_dataset(team))
+    add_vector_item(collection, unit(1, 0, 0))
+    assert len(backend.recall(dataset_ids=[collection.dataset_id], query=unit(1, 0, 0), limit=5)) == 1
+    assert len(backend._blocks) == 1
+    collection.dataset.delete()
+    assert backend.recall(dataset_ids=[collection.dataset_id], query=unit(1, 0, 0), limit=5) == []
+    assert len(backend._blocks) == 0

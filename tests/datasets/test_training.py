@@ -16,7 +16,7 @@ from datasets.search.fulltext import fulltext_backend
 from datasets.search.vector import vector_backend
 from datasets.services.data import NewData, delete_collection_data, delete_data, insert_data, update_data
 from keys.models import ApiKey
-from providers.embeddings import estimate_tokens, lexical_embedding
+from providers.embeddings import lexical_embedding
 from providers.words import words
 from tests.datasets.storage_helpers import make_collection, make_dataset
 from tests.fake_provider import embed as fake_vector
@@ -78,7 +78,7 @@ def test_insert_writes_items_indexes_and_words_pending(collection, django_captur
     assert len(queued) == 1  # one training task, after commit
     first, second = Data.objects.filter(collection=collection).order_by("chunk_index")[1], Data.objects.get(q="重置密码")
     assert first.chunk_index == 3 and first.training_state == TrainingState.PENDING and first.bill_id == "b" * 24
-    assert first.search_words == " ".join(words("What is the refund policy?\n30 days, no questions."))
+    assert first.search_words == ""  # tokenised by training, not in the request
     assert [(i.type, i.text) for i in first.indexes.all()] == [("default", "What is the refund policy?\n30 days, no questions.")]
     assert sorted((i.type, i.text) for i in second.indexes.all()) == [("custom", "忘记密码怎么办"), ("default", "重置密码")]
     assert all(i.embedding is None and i.dimensions == 0 for i in DataIndex.objects.all())
@@ -134,6 +134,7 @@ def test_training_makes_items_searchable(collection, immediate, django_capture_o
          capture=django_capture_on_commit_callbacks)
 
     assert set(Data.objects.values_list("training_state", flat=True)) == {TrainingState.READY}
+    assert Data.objects.get(q="Reset a password").search_words == "reset a password open settings"
     assert all(i.dimensions == 512 and i.embedding.shape == (512,) for i in DataIndex.objects.all())
     index = DataIndex.objects.get(data__q="Reset a password")
     assert np.allclose(index.embedding, lexical_embedding(["Reset a password\nOpen Settings."])[0])
@@ -151,7 +152,7 @@ def test_embedding_tokens_become_usage_points(collection, global_key, immediate,
     bill = TrainingBill.objects.create(team=collection.team, dataset=collection.dataset, name="import")
     texts = ["first text to embed", "第二段文字"]
     push(collection, *texts, capture=django_capture_on_commit_callbacks, bill_id=bill.pk)
-    expected = sum(estimate_tokens(t) for t in texts)
+    expected = sum(len(words(t)) for t in texts)  # the built-in model bills the words it hashed
     assert ApiKey.objects.get(pk=global_key.row.pk).usage_points == expected
     bill.refresh_from_db()
     assert bill.tokens == expected
@@ -210,6 +211,7 @@ def test_failed_batch_is_retried_with_backoff_then_fails_for_good(
     assert waits == [timedelta(seconds=s) for s in (10, 20, 40, 80)]  # 10 s × 2^(attempt−1)
 
     assert state(bad) == (TrainingState.ERROR, 5)
+    assert bad.search_words == "bad one fail 500"  # still found by full text
     assert "HTTP 500" in bad.train_error and "(after 5 attempts)" in bad.train_error
     provider_collection.refresh_from_db()
     assert provider_collection.status == CollectionStatus.ERROR
@@ -404,7 +406,7 @@ def test_delete_removes_vectors_and_words_and_invalidates(trained_item, collecti
 
 def test_delete_collection_data(trained_item, collection):
     version = Dataset.objects.get(pk=collection.dataset_id).vector_version
-    delete_collection_data(collection_ids=[collection.pk])
+    assert delete_collection_data(collection_ids=[collection.pk]) == 1
     assert not Data.objects.filter(collection=collection).exists()
     assert not DataIndex.objects.filter(collection=collection).exists()
     assert Collection.objects.filter(pk=collection.pk).exists()
@@ -436,3 +438,30 @@ def test_a_large_push_is_shared_and_continued(collection, settings, django_captu
     assert Data.objects.filter(training_state=TrainingState.PENDING).count() == 7
     collection.refresh_from_db()
     assert collection.status == CollectionStatus.TRAINING
+
+
+def test_an_internal_error_counts_an_attempt_instead_of_stranding_the_batch(collection, monkeypatch, clock):
+    def broken(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(training, "write_vectors", broken)
+    insert_data(collection=collection, items=[NewData(q="unlucky")])
+    with pytest.raises(RuntimeError):
+        training.train_collection(collection_id=collection.pk)
+    item = Data.objects.get(q="unlucky")
+    assert state(item) == (TrainingState.PENDING, 1)
+    assert item.train_claim == "" and "internal error (RuntimeError)" in item.train_error
+    assert item.train_next_at == clock.now + timedelta(seconds=10)
+
+
+def test_update_with_a_repeated_data_id_keeps_it_once(trained_item, django_capture_on_commit_callbacks):
+    keep = trained_item.indexes.get(text="keep me")
+    with django_capture_on_commit_callbacks(execute=True):
+        update_data(data=trained_item, q=None, a=None, indexes=[
+            {"dataId": keep.pk, "type": "custom", "text": "keep me"},
+            {"dataId": keep.pk, "type": "custom", "text": "a copy"},
+            {"dataId": "not-one-of-mine", "type": "custom", "text": "stranger"},
+        ])
+    texts = dict(DataIndex.objects.filter(data=trained_item).values_list("text", "pk"))
+    assert set(texts) == {"question\nanswer", "keep me", "a copy", "stranger"}
+    assert texts["keep me"] == keep.pk and texts["a copy"] != keep.pk and texts["stranger"] != "not-one-of-mine"

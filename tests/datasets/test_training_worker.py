@@ -15,7 +15,8 @@ from datasets.models import CollectionStatus, Data, DataIndex, TrainingState
 from datasets.search.vector import vector_backend
 from datasets.services.data import NewData, insert_data
 from keys.models import ApiKey
-from providers.embeddings import estimate_tokens, lexical_embedding
+from providers.embeddings import lexical_embedding
+from providers.words import words
 from tests.conftest import database_url
 from tests.datasets.storage_helpers import make_collection, make_dataset
 
@@ -53,12 +54,12 @@ def test_the_worker_trains_queued_items(team, global_key, settings):
     task.refresh_from_db()
     assert task.status == "SUCCESSFUL", task.traceback
     assert task.return_value == {"trained": 3, "retrying": 0, "failed": 0,
-                                 "tokens": sum(estimate_tokens(t) for t in texts)}
+                                 "tokens": sum(len(words(t)) for t in texts)}
     assert Data.objects.filter(training_state=TrainingState.READY).count() == 3
     assert set(DataIndex.objects.values_list("dimensions", flat=True)) == {512}
     collection.refresh_from_db()
     assert collection.status == CollectionStatus.READY
-    assert ApiKey.objects.get(pk=global_key.row.pk).usage_points == sum(estimate_tokens(t) for t in texts)
+    assert ApiKey.objects.get(pk=global_key.row.pk).usage_points == sum(len(words(t)) for t in texts)
 
     # This process's cache noticed the worker's writes (vector_version moved).
     hits = backend.recall(dataset_ids=[collection.dataset_id], query=query, limit=5)

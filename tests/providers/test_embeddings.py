@@ -20,6 +20,7 @@ from providers.embeddings import (
 )
 from providers.errors import ProviderError, ProviderTimeout
 from providers.registry import BUILTIN_EMBEDDING, AiModel, get_model
+from providers.words import words
 from tests.fake_provider import embed as fake_vector
 
 
@@ -49,7 +50,7 @@ def test_builtin_is_512_unit_vectors_and_deterministic():
     assert np.allclose(np.linalg.norm(result.vectors, axis=1), 1.0)
     again = embed(model=builtin, texts=["Reset your password in Settings."]).vectors[0]
     assert np.array_equal(again, result.vectors[0])
-    assert result.tokens == estimate_tokens("Reset your password in Settings.") + estimate_tokens("重置密码请打开设置")
+    assert result.tokens == len(words("Reset your password in Settings.")) + len(words("重置密码请打开设置"))
 
 
 def test_builtin_matches_shared_words_not_meaning():

@@ -58,6 +58,8 @@ class NumpyExactBackend:
             return []
         query = query / norm
         versions = dict(Dataset.objects.filter(id__in=list(dataset_ids)).values_list("id", "vector_version"))
+        if len(versions) < len(set(dataset_ids)):
+            self._forget(set(dataset_ids) - set(versions))  # deleted datasets
         wanted = set(collection_ids) if collection_ids is not None else None
         candidates: list[tuple[float, Block, int]] = []
         for dataset_id, version in versions.items():
@@ -79,6 +81,11 @@ class NumpyExactBackend:
             VectorHit(data_id=block.data_ids[row], index_id=block.index_ids[row], score=score)
             for score, block, row in candidates[:limit]
         ]
+
+    def _forget(self, dataset_ids: set[str]) -> None:
+        with self._lock:
+            for key in [key for key in self._blocks if key[2] in dataset_ids]:
+                del self._blocks[key]
 
     def _block(self, dataset_id: str, version: int, dimensions: int) -> Block:
         key = (connection.alias, connection.settings_dict["NAME"], dataset_id, dimensions)

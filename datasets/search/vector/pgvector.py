@@ -44,6 +44,11 @@ def ef_search_for(limit: int) -> int:
     return max(EF_SEARCH_MIN, min(EF_SEARCH_MAX, 2 * int(limit)))
 
 
+def _remember(key: tuple[str, int]) -> None:
+    with _indexed_lock:
+        _indexed.add(key)
+
+
 class PgVectorBackend:
     def prepare(self, *, dimensions: int) -> None:
         """The HNSW index for vectors of `dimensions`, created if missing (once per process)."""
@@ -78,8 +83,8 @@ class PgVectorBackend:
                 cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [index_name(dimensions)])
                 if cursor.fetchone() is None:
                     raise
-        with _indexed_lock:
-            _indexed.add(key)
+        # Remembered once committed: an index created in a transaction that rolls back is gone.
+        transaction.on_commit(lambda: _remember(key))
 
     def recall_sql(
         self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None

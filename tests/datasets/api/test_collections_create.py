@@ -339,6 +339,7 @@ def test_upload_bad_input(api, dataset):
     assert_error(api.post(path, {"file": file()}, format="multipart"), 400, "data")
     assert_error(api.post(path, {"file": file(), "data": "{not json"}, format="multipart"), 400, "data")
     assert_error(api.post(path, {"file": file(), "data": "[1]"}, format="multipart"), 400, "data")
+    assert_error(api.post(path, {"file": file(), "data": '{"datasetId": "x\\u0000"}'}, format="multipart"), 400, "data")
     assert_error(api.post(path, {"file": file(), "data": json.dumps({})}, format="multipart"), 400, "datasetId")
     assert_error(
         api.post(path, {"file": file(), "data": json.dumps({"datasetId": dataset.pk, "chunkSize": 1})}, format="multipart"),
@@ -400,5 +401,7 @@ def test_a_collection_deleted_before_its_read_is_skipped(api, dataset):
 
 
 def test_a_lone_surrogate_in_the_text_is_400(api, dataset):
-    assert_error(create_text(api, dataset_id=dataset.pk, text="broken \ud800 text"), 400, "text", "Surrogate")
+    raw = '{"datasetId": "%s", "name": "n", "text": "broken \\ud800 text"}' % dataset.pk  # a JSON escape
+    response = api.post("/api/core/dataset/collection/create/text", raw, content_type="application/json")
+    assert_error(response, 400, "text", "surrogate")
     assert not Collection.objects.exists()

@@ -222,3 +222,11 @@ def test_delete_answers_success_and_removes_the_item(api, virtual):
     assert Data.objects.filter(collection=virtual).count() == 1
     assert_error(api.delete(f"/api/core/dataset/data/delete?id={item.pk}"), 404)
     assert_error(api.delete("/api/core/dataset/data/delete"), 400, "id")
+
+
+def test_the_older_mode_field_is_read_as_training_type(api, virtual):
+    assert push(api, virtual, [{"q": "x"}], trainingType=None, mode="chunk").status_code == 400  # trainingType: null
+    body = {"collectionId": virtual.pk, "mode": "qa", "data": [{"q": "x"}]}
+    assert_error(post(api, "data/pushData", body), 400, "language model")
+    assert_error(post(api, "data/pushData", {**body, "mode": "nope"}), 400, "mode")
+    assert post(api, "data/pushData", {**body, "mode": "chunk"}).json()["data"]["insertLen"] == 1

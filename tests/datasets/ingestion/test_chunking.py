@@ -63,7 +63,7 @@ def within_bounds(chunk: str, s: ChunkSettings) -> bool:
     return len(chunk) <= s.max_size and ("```" in chunk or "|" in chunk)
 
 
-PROPERTY = settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
