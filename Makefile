@@ -1,4 +1,5 @@
-# make run   — start the server on the embedded default (SQLite, offline models), printing demo keys
+# make run   — start the server and a background worker on the embedded default (SQLite, offline
+#              models), printing demo keys
 # make test  — the whole test suite, on SQLite and then on PostgreSQL (+pgvector)
 
 PYTHON ?= python3
@@ -21,14 +22,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The server and one background worker (knowledge-base training runs there); the worker is
+# stopped when the server exits. Production runs `manage.py db_worker` on its own (docs/production.md).
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo --base-url http://$(HOST):$(PORT)
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (make a login first: $(PY) manage.py createsuperuser)"
 	@echo "API docs: http://$(HOST):$(PORT)/api/docs/"
+	@$(PY) manage.py db_worker --no-reload --interval 0.5 --verbosity 0 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	echo "background worker started (pid $$worker): trains knowledge bases"; \
 	$(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
 		--forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
-
 
 test: test-sqlite test-postgres
 

@@ -13,24 +13,29 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 
-from chat.models import App, Chat, ChatItem, ChatRole
+from chat.app_datasets import link_problems, linkable_datasets
+from chat.completions.quote_prompt import DEFAULT_QUOTE_PROMPT, DEFAULT_QUOTE_TEMPLATE
+from chat.models import App, AppDataset, AppDatasetSearch, Chat, ChatItem, ChatRole
 from chat.run_records import node_lines, run_summary
 from chat.value_parts import read_parts
+from datasets.models import Dataset, DatasetType
 from providers import registry
 
 TRANSCRIPT_TEMPLATE = "admin/chat/chat/transcript.html"
 TRANSCRIPT_PAGE_SIZE = 50  # records per transcript page: a 10,000-record chat stays readable
+QUOTE_SNIPPET_CHARS = 300  # of each quote's text under an answer in the transcript
 COUNT_CAP = 10_000
 
 
@@ -59,6 +64,105 @@ class AppAdminForm(forms.ModelForm):
         return team
 
 
+# --- the datasets an app answers from ---------------------------------------------------------
+
+
+def _edited_app(request) -> App | None:
+    """The app the change page is for (None on the add page)."""
+    object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+    return App.objects.filter(pk=object_id).first() if object_id else None
+
+
+class AppDatasetFormSet(BaseInlineFormSet):
+    """The linked datasets, checked together: all of the app's team, none a folder, one vector
+    model (chat/app_datasets.py). A dataset of another team is refused, never saved."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors) or self.instance.team_id is None:
+            return  # the row errors (or the app's own form) are shown first
+        datasets = [
+            form.cleaned_data["dataset"]
+            for form in self.forms
+            if form.cleaned_data.get("dataset") and not form.cleaned_data.get("DELETE")
+        ]
+        problems = link_problems(team_id=self.instance.team_id, datasets=datasets)
+        if problems:
+            raise ValidationError(problems)
+
+
+class AppDatasetInline(admin.TabularInline):
+    """Datasets the app searches before each answer. On an existing app only its team's
+    datasets are offered; on a new one every dataset is (named with its team) and the choice
+    is checked against the team chosen for the app."""
+
+    model = AppDataset
+    formset = AppDatasetFormSet
+    extra = 1
+    fields = ["dataset", "created_at"]
+    readonly_fields = ["created_at"]
+    verbose_name_plural = "linked datasets (searched before each answer; quotes go into the prompt)"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "dataset":
+            app = _edited_app(request)
+            datasets = linkable_datasets(app.team_id) if app else Dataset.objects.filter(type=DatasetType.DATASET)
+            kwargs["queryset"] = datasets.select_related("team").order_by("team__name", "name")
+            field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+            field.label_from_instance = lambda d: f"{d.team.name} / {d.name} ({d.vector_model})"
+            return field
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def _model_choices(model_type: str, empty_label: str):
+    """A select's choices: the declared models of a type (read when the form is drawn, so a
+    model declared since shows up)."""
+
+    def choices():
+        names = sorted(m.name for m in registry.all_models().values() if m.type == model_type)
+        return [("", empty_label)] + [(name, name) for name in names]
+
+    return choices
+
+
+class AppDatasetSearchForm(forms.ModelForm):
+    rerank_model = forms.ChoiceField(required=False, choices=_model_choices("rerank", "(first declared rerank model)"))
+    extension_model = forms.ChoiceField(required=False, choices=_model_choices("llm", "(the default language model)"))
+
+    class Meta:
+        model = AppDatasetSearch
+        fields = "__all__"
+        widgets = {"extension_background": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("rerank_model", "extension_model"):
+            stored = getattr(self.instance, name, "")
+            field = self.fields[name]
+            if stored and stored not in dict(field.choices):  # no longer declared: keep it visible
+                field.choices = [*field.choices, (stored, f"{stored} (not configured)")]
+        self.fields["quote_template"].widget.attrs["placeholder"] = DEFAULT_QUOTE_TEMPLATE
+        self.fields["quote_prompt"].widget.attrs["placeholder"] = DEFAULT_QUOTE_PROMPT
+
+
+class AppDatasetSearchInline(admin.StackedInline):
+    """How the app searches its datasets and quotes them (defaults when left alone)."""
+
+    model = AppDatasetSearch
+    form = AppDatasetSearchForm
+    can_delete = False
+    max_num = 1
+    verbose_name_plural = "dataset search settings"
+    fieldsets = [
+        (None, {"fields": [("search_mode", "similarity"), ("limit", "top_k"), "embedding_weight"]}),
+        ("Rerank", {"fields": [("using_rerank", "rerank_model", "rerank_weight")]}),
+        ("Query extension", {"fields": [("using_extension", "extension_model"), "extension_background"]}),
+        ("Quote template and prompt (empty: FastGPT's defaults, shown greyed)", {
+            "classes": ["collapse"], "fields": ["quote_template", "quote_prompt"],
+        }),
+    ]
+
+
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
     form = AppAdminForm
@@ -67,6 +171,7 @@ class AppAdmin(admin.ModelAdmin):
     list_select_related = ["team"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at", "updated_at"]
+    inlines = [AppDatasetInline, AppDatasetSearchInline]
 
 
 class CappedCountPaginator(Paginator):
@@ -387,7 +492,7 @@ def transcript_entry(item: ChatItem) -> dict:
         summary = run_summary(item.response_data)
         entry.update(
             quotes=[
-                {**quote, "score_shown": _score(quote.get("score"))}
+                {**quote, "score_shown": _score(quote.get("score")), "snippet": quote_snippet(quote)}
                 for quote in summary.quotes if isinstance(quote, dict)
             ],
             running_time=_number(summary.running_time) if summary.running_time else "",
@@ -402,6 +507,12 @@ def transcript_entry(item: ChatItem) -> dict:
             ],
         )
     return entry
+
+
+def quote_snippet(quote: dict) -> str:
+    """The start of a quote's text (q, then a), for the list under an answer."""
+    text = "\n".join(str(quote.get(key) or "").strip() for key in ("q", "a") if quote.get(key)).strip()
+    return text if len(text) <= QUOTE_SNIPPET_CHARS else text[:QUOTE_SNIPPET_CHARS].rstrip() + " …"
 
 
 def _number(value) -> str:

@@ -1,5 +1,6 @@
 """Chat apps and their conversations: `App` → `Chat` (one conversation) → `ChatItem` (one turn)."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -126,3 +127,100 @@ class ChatItem(models.Model):
     def text(self) -> str:
         """The text parts of `value`, joined."""
         return value_text(self.value)
+
+
+# --- the knowledge an app answers from ------------------------------------------------------
+
+
+class DatasetSearchMode(models.TextChoices):
+    """datasets.search.pipeline's modes (SEARCH_MODES), by FastGPT's names."""
+
+    EMBEDDING = "embedding", "embedding (vector similarity)"
+    FULL_TEXT = "fullTextRecall", "full text"
+    MIXED = "mixedRecall", "mixed (embedding + full text, RRF)"
+
+
+class AppDataset(models.Model):
+    """A dataset an app searches before answering. Only datasets of the app's own team may be
+    linked (checked in the admin, and again at each turn)."""
+
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="dataset_links")
+    dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.CASCADE, related_name="app_links",
+        limit_choices_to={"type": "dataset"},
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["app", "dataset"], name="appdataset_app_dataset")]
+        verbose_name = "linked dataset"
+
+    def __str__(self) -> str:
+        return f"{self.app} → {self.dataset}"
+
+
+class AppDatasetSearch(models.Model):
+    """How an app searches its linked datasets and quotes what it finds (FastGPT's dataset
+    search node settings and the chat node's quote template and prompt). An app with linked
+    datasets and no row here uses these defaults."""
+
+    app = models.OneToOneField(App, on_delete=models.CASCADE, primary_key=True, related_name="dataset_search")
+    search_mode = models.CharField(
+        max_length=16, choices=DatasetSearchMode.choices, default=DatasetSearchMode.MIXED,
+        help_text="FastGPT defaults to embedding; mixed recall is the default here because the "
+        "built-in lexical embedding ranks well only beside full text (docs/chat-api.md).",
+    )
+    similarity = models.FloatField(
+        default=0.4, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="0–1. The lowest score a quote may have: applied to the rerank score when rerank "
+        "runs, else to the embedding score in embedding mode; not applied otherwise.",
+    )
+    limit = models.PositiveIntegerField(
+        default=3000, validators=[MinValueValidator(1), MaxValueValidator(20000)],
+        help_text="Token budget of the quotes (1–20000); the best quote is always kept."
+    )
+    top_k = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(200)],
+        help_text="At most this many quotes (empty: only the token budget)."
+    )
+    embedding_weight = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="0–1. mixedRecall: the embedding list's RRF weight."
+    )
+    using_rerank = models.BooleanField(default=False, verbose_name="rerank")
+    rerank_model = models.CharField(
+        max_length=100, blank=True, default="", help_text="A declared rerank model; empty: the first declared."
+    )
+    rerank_weight = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="0–1. The rerank order's RRF weight (1: rerank alone)."
+    )
+    using_extension = models.BooleanField(
+        default=False, verbose_name="query extension",
+        help_text="A language model writes alternative queries, each searched and fused.",
+    )
+    extension_model = models.CharField(
+        max_length=100, blank=True, default="", help_text="A declared LLM; empty: the default one."
+    )
+    extension_background = models.TextField(
+        blank=True, default="", help_text="What the knowledge base is about, given to the extension model."
+    )
+    quote_template = models.TextField(
+        blank=True, default="",
+        help_text="How each quote is written into the prompt; empty: FastGPT's default "
+        "(docs/chat-api.md). Variables: {{q}} {{a}} {{source}} {{sourceId}} {{id}} {{index}} "
+        "{{updateTime}} {{chunkIndex}} {{datasetId}} {{collectionId}}.",
+    )
+    quote_prompt = models.TextField(
+        blank=True, default="",
+        help_text="The question as the model gets it; empty: FastGPT's default (docs/chat-api.md). "
+        "Variables: {{quote}} (the quotes, each by the template) and {{question}}.",
+    )
+
+    class Meta:
+        verbose_name = "dataset search settings"
+        verbose_name_plural = "dataset search settings"
+
+    def __str__(self) -> str:
+        return f"dataset search of {self.app}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from chat.value_parts import OBJ_OF_ROLE, text_of
 
 CHAT_NODE = "AI Chat"
+DATASET_SEARCH_NODE = "Dataset search"
 PREVIEW_CHARS = 100
 # Node types that called a language model (FastGPT's isLLMNode).
 LLM_NODE_TYPES = {"chatNode", "tools", "agent"}
@@ -63,6 +64,47 @@ def chat_node(
             outputTokens=usage.completion_tokens, totalPoints=usage.total_tokens,
             tokensEstimated=usage.estimated,
         )
+    if error:
+        node["errorText"] = error
+    return node
+
+
+def dataset_search_node(
+    *,
+    node_id: str,
+    question: str,
+    quotes: list[dict],
+    search_mode: str,
+    similarity: float,
+    limit: int,
+    using_rerank: bool,
+    running_time: float,
+    embedding_tokens: int = 0,
+    tokens: int = 0,
+    details: dict | None = None,
+    error: str = "",
+) -> dict:
+    """The dataset search node's record (FastGPT's datasetSearchNode): the question searched,
+    the quotes found (`quoteList`, FastGPT's quote items), the settings it ran with, its tokens
+    (`tokens`: all it spent — embedding, rerank, query extension) and any error. ``details``:
+    further fields as they are (models, usingSimilarityFilter, notes…)."""
+    node = {
+        "id": node_id,
+        "nodeId": "datasetSearchNode",
+        "moduleName": DATASET_SEARCH_NODE,
+        "moduleType": "datasetSearchNode",
+        "runningTime": round(running_time, 2),
+        "query": question,
+        "quoteList": quotes,
+        "searchMode": search_mode,
+        "similarity": similarity,
+        "limit": limit,
+        "searchUsingReRank": using_rerank,
+        "embeddingTokens": embedding_tokens,
+        "tokens": tokens,
+        "totalPoints": tokens,
+        **(details or {}),
+    }
     if error:
         node["errorText"] = error
     return node

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "keys",
     "chat",
     "datasets",
@@ -185,3 +187,39 @@ PROVIDER_MAX_CONNECTIONS = env.int("PROVIDER_MAX_CONNECTIONS", default=2000)
 PROVIDER_MAX_KEEPALIVE = env.int("PROVIDER_MAX_KEEPALIVE", default=100)
 # A comment line is sent on a stream silent for this many seconds, so proxies keep it open.
 STREAM_KEEPALIVE_SECONDS = env.float("STREAM_KEEPALIVE_SECONDS", default=15)
+
+# --- background tasks (datasets/tasks.py) [STORE] -------------------------------------------
+# Django's Tasks API (the django-tasks backport). The database backend queues tasks in the
+# database; `manage.py db_worker` processes run them (make run starts one beside the server).
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# Training: data items per claim, retries of a failed batch (with exponential backoff from
+# TRAINING_RETRY_BASE_SECONDS), and how long a claim lasts before another worker may take it.
+TRAINING_BATCH_SIZE = env.int("TRAINING_BATCH_SIZE", default=64)
+TRAINING_MAX_ATTEMPTS = env.int("TRAINING_MAX_ATTEMPTS", default=5)
+TRAINING_RETRY_BASE_SECONDS = env.float("TRAINING_RETRY_BASE_SECONDS", default=10)
+TRAINING_CLAIM_SECONDS = env.float("TRAINING_CLAIM_SECONDS", default=600)
+# A task trains at most this many batches, then queues its continuation (a worker's shutdown
+# waits for one task); a large push queues up to TRAINING_PARALLEL_TASKS tasks for the workers.
+TRAINING_TASK_MAX_BATCHES = env.int("TRAINING_TASK_MAX_BATCHES", default=16)
+TRAINING_PARALLEL_TASKS = env.int("TRAINING_PARALLEL_TASKS", default=4)
+# Embedding HTTP calls: retries on 429/5xx/connection errors within one training attempt.
+EMBEDDING_HTTP_RETRIES = env.int("EMBEDDING_HTTP_RETRIES", default=2)
+EMBEDDING_HTTP_BACKOFF_SECONDS = env.float("EMBEDDING_HTTP_BACKOFF_SECONDS", default=1)
+# Vector search: "pgvector" or "numpy" (default: pgvector on PostgreSQL, numpy elsewhere), and
+# the NumPy backend's per-process cache size.
+DATASET_VECTOR_BACKEND = env.str("DATASET_VECTOR_BACKEND", default="")
+VECTOR_CACHE_MAX_BYTES = env.int("VECTOR_CACHE_MAX_BYTES", default=1024 * 1024 * 1024)
+
+# --- knowledge-base uploads and links (datasets/views/collections.py) [API] -------------------
+# collection/create/localFile: larger files are refused with 413.
+DATASET_MAX_FILE_BYTES = env.int("DATASET_MAX_FILE_BYTES", default=50 * 1024 * 1024)
+# Link collections may fetch private/loopback addresses (intranet deployments only; SSRF risk).
+LINK_FETCH_ALLOW_PRIVATE = env.bool("LINK_FETCH_ALLOW_PRIVATE", default=False)
+# collection/create/text: texts up to this many characters are chunked in the request (the
+# answer counts the chunks); longer ones by the background task (the call answers at once).
+DATASET_INLINE_TEXT_CHARS = env.int("DATASET_INLINE_TEXT_CHARS", default=100_000)

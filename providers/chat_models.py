@@ -117,24 +117,30 @@ def _parse_completion(model: AiModel, messages: list[dict], data) -> Completion:
 # --- one answer ---------------------------------------------------------------------------
 
 
-def complete_sync(*, model: AiModel, messages: list[dict], temperature: float, max_tokens: int) -> Completion:
-    """One whole answer, for sync callers (e.g. the question guide)."""
+def complete_sync(
+    *, model: AiModel, messages: list[dict], temperature: float, max_tokens: int, quotes: list[dict] | None = None
+) -> Completion:
+    """One whole answer, for sync callers (e.g. the question guide). ``quotes``: the knowledge
+    base quotes of a grounded turn (plain dicts) — only the offline responder reads them, a
+    model has them in its prompt already."""
     if model.is_builtin:
-        return _offline_completion(messages)
+        return _offline_completion(messages, quotes, min(max_tokens, model.max_response))
     url, body = _request(model, messages, temperature=temperature, max_tokens=max_tokens, stream=False)
     return _parse_completion(model, messages, http.post_json_sync(model, url, body))
 
 
-async def complete(*, model: AiModel, messages: list[dict], temperature: float, max_tokens: int) -> Completion:
-    """One whole answer, awaited."""
+async def complete(
+    *, model: AiModel, messages: list[dict], temperature: float, max_tokens: int, quotes: list[dict] | None = None
+) -> Completion:
+    """One whole answer, awaited (``quotes``: as for `complete_sync`)."""
     if model.is_builtin:
-        return _offline_completion(messages)
+        return _offline_completion(messages, quotes, min(max_tokens, model.max_response))
     url, body = _request(model, messages, temperature=temperature, max_tokens=max_tokens, stream=False)
     return _parse_completion(model, messages, await http.post_json(model, url, body))
 
 
-def _offline_completion(messages: list[dict]) -> Completion:
-    text = offline_responder.answer(messages)
+def _offline_completion(messages: list[dict], quotes: list[dict] | None, max_tokens: int) -> Completion:
+    text = offline_responder.answer(messages, quotes, max_tokens)
     return Completion(text, estimated_usage(messages, text))
 
 
@@ -214,11 +220,14 @@ class AnswerStream:
             await self._response.aclose()
 
 
-async def open_stream(*, model: AiModel, messages: list[dict], temperature: float, max_tokens: int) -> AnswerStream:
+async def open_stream(
+    *, model: AiModel, messages: list[dict], temperature: float, max_tokens: int, quotes: list[dict] | None = None
+) -> AnswerStream:
     """Send the request and wait for the provider's status, so a refusal (4xx/5xx) is raised
-    here, before our own response starts; the body is then read by `AnswerStream.deltas()`."""
+    here, before our own response starts; the body is then read by `AnswerStream.deltas()`.
+    ``quotes``: as for `complete_sync`."""
     if model.is_builtin:
-        text = offline_responder.answer(messages)
+        text = offline_responder.answer(messages, quotes, min(max_tokens, model.max_response))
         return AnswerStream(model, messages, _pieces=offline_responder.pieces(text))
     url, body = _request(model, messages, temperature=temperature, max_tokens=max_tokens, stream=True)
     return AnswerStream(model, messages, _response=await http.open_stream(model, url, body))

@@ -175,12 +175,13 @@ def fake_provider(_fake_provider_server):
 
 
 def provider_models_json(provider) -> str:
-    """AI_MODELS declaring `fake-llm` and `fake-embedding` (64 dimensions) at `provider`."""
+    """AI_MODELS declaring `fake-llm`, `fake-embedding` (64 dimensions) and `fake-rerank` at `provider`."""
     common = {"baseUrl": provider.base_url, "apiKey": provider.api_key}
     return json.dumps(
         [
             {"name": "fake-llm", "type": "llm", "maxContext": 16000, "maxResponse": 4000, **common},
             {"name": "fake-embedding", "type": "embedding", "maxContext": 8000, "dimensions": 64, **common},
+            {"name": "fake-rerank", "type": "rerank", "timeout": 10, **common},
         ]
     )
 
@@ -226,23 +227,31 @@ def live_server_url(django_db_setup, _fake_provider_server, tmp_path_factory):
         "DEFAULT_LLM_MODEL": "fake-llm",
         "API_KEY_RATE": "",
     }
-    log_path = tmp_path_factory.mktemp("live-server") / "uvicorn.log"
+    folder = tmp_path_factory.mktemp("live-server")
+    log_path = folder / "uvicorn.log"
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
                "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
+    # The background worker beside it, as `make run` starts one: files and links are read and
+    # chunks embedded there ([API] for the knowledge-base e2e tests).
+    worker_command = [sys.executable, "manage.py", "db_worker", "--interval", "0.2",
+                      "--no-startup-delay", "--no-reload"]
     root = Path(__file__).resolve().parent.parent
-    with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would block the server
+    # Files, not pipes: a full pipe would block the process.
+    with open(log_path, "wb") as log, open(folder / "worker.log", "wb") as worker_log:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(worker_command, cwd=root, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(url, process, log_path)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for child in (worker, process):
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 20) -> None:

@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible provider (chat completions, embeddings) for tests and benchmarks.
+"""A local OpenAI-compatible provider (chat completions, embeddings, rerank) for tests and benchmarks.
 
 It speaks the real wire protocol over real HTTP (JSON, and SSE for streams), so the server
 under test exercises its actual HTTP client code. It is a plain ASGI app served by uvicorn:
@@ -41,7 +41,10 @@ bad value (e.g. [[delay:soon]], JSON that does not parse) is answered with a 400
 directive must not contain "]]" (write "] ]"). Usage counts words: prompt_tokens over
 every message's text, completion_tokens over the answer (at least 1). Embeddings are unit
 vectors derived from a hash of each input (64 dimensions unless `dimensions` says otherwise);
-their inputs honour [[fail:STATUS]] and [[delay:SECONDS]] too.
+their inputs honour [[fail:STATUS]] and [[delay:SECONDS]] too. Rerank (`POST /v1/rerank`,
+Jina/Cohere shape) scores each document by word overlap: the share of the query's distinct
+lowercase words that the document contains (0..1), ties kept in document order; its query
+honours [[fail:STATUS]] and [[delay:SECONDS]].
 """
 
 import argparse
@@ -63,6 +66,7 @@ import uvicorn
 
 LLM_MODELS = ("fake-llm", "gpt-4o-mini")
 EMBEDDING_MODELS = ("fake-embedding", "text-embedding-3-small")
+RERANK_MODELS = ("fake-rerank",)
 DEFAULT_DIMENSIONS = 64
 
 _DIRECTIVE = re.compile(
@@ -73,6 +77,7 @@ _DIRECTIVE = re.compile(
 # A word with the whitespace after it (and, for the first, any before it), so that joining
 # the stream's deltas gives back the answer exactly.
 _WORD = re.compile(r"(?:^\s*)?\S+\s*")
+_RERANK_WORD = re.compile(r"\w+")
 
 # A stand-in for a word while a chunk is encoded once; JSON always escapes it the same way,
 # and the content is the last field where it can occur.
@@ -244,6 +249,7 @@ class ProviderApp:
         self.routes = {
             ("POST", "/v1/chat/completions"): self._chat,
             ("POST", "/v1/embeddings"): self._embeddings,
+            ("POST", "/v1/rerank"): self._rerank,
             ("GET", "/v1/models"): self._models,
         }
 
@@ -297,7 +303,7 @@ class ProviderApp:
     async def _models(self, exchange: _Exchange, body: dict) -> None:
         models = [
             {"id": name, "object": "model", "created": 0, "owned_by": "fake-provider"}
-            for name in (*LLM_MODELS, *EMBEDDING_MODELS)
+            for name in (*LLM_MODELS, *EMBEDDING_MODELS, *RERANK_MODELS)
         ]
         await exchange.json(200, {"object": "list", "data": models})
 
@@ -440,6 +446,43 @@ class ProviderApp:
             "data": data,
             "model": body.get("model", EMBEDDING_MODELS[0]),
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
+
+    async def _rerank(self, exchange: _Exchange, body: dict) -> None:
+        query, documents = body.get("query"), body.get("documents")
+        if not isinstance(query, str) or not query.strip():
+            return await exchange.error(400, "`query` must be a non-empty string.")
+        if isinstance(documents, list):  # Jina also accepts [{"text": ...}]
+            documents = [d.get("text") if isinstance(d, dict) else d for d in documents]
+        if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+            return await exchange.error(400, "`documents` must be a list of strings.")
+        top_n = body.get("top_n", len(documents))
+        if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+            return await exchange.error(400, "`top_n` must be a positive integer.")
+
+        directives, text = parse_directives(query)
+        if not await exchange.sleep(directives.get("delay", 0)):
+            return
+        if "fail" in directives:
+            return await exchange.fail_as_asked(directives["fail"])
+
+        wanted = set(_RERANK_WORD.findall(text.lower()))
+        scores = []
+        for index, document in enumerate(documents):
+            found = wanted & set(_RERANK_WORD.findall(document.lower()))
+            scores.append((len(found) / len(wanted) if wanted else 0.0, index))
+        scores.sort(key=lambda pair: (-pair[0], pair[1]))
+        results = [
+            {"index": index, "relevance_score": score, "document": {"text": documents[index]}}
+            for score, index in scores[:top_n]
+        ]
+        tokens = count_words(text) * len(documents) + sum(count_words(d) for d in documents)
+        await exchange.json(200, {
+            "id": f"rerank-{uuid.uuid4().hex[:24]}",
+            "model": body.get("model", RERANK_MODELS[0]),
+            "results": results,
+            "usage": {"total_tokens": tokens},
         })
 
 

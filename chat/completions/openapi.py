@@ -50,7 +50,11 @@ RESPONSE = build_object_type(
         "responseChatItemId": _TEXT,
         "usage": _USAGE,
         "choices": build_array_type(_OBJECT),
-        "responseData": build_array_type(_OBJECT),
+        "responseData": {
+            **build_array_type(_OBJECT),
+            "description": "With detail: the run's node records — a datasetSearchNode (quoteList…) "
+            "first for an app with datasets, then the chatNode.",
+        },
         "newVariables": _OBJECT,
     }
 )
@@ -86,7 +90,8 @@ def add_chat_completions(result, generator, request, public):
         for status, text in [
             ("400", "Bad request"), ("401", "Missing or invalid key"), ("402", "Usage cap reached"),
             ("403", "Key outside its scope"), ("404", "App not found"), ("429", "Rate limited"),
-            ("502", "Model provider failed"), ("504", "Model provider timed out"),
+            ("502", "Model provider (or the dataset search's embedding) failed"),
+            ("504", "Model provider (or the dataset search's embedding) timed out"),
         ]
     }
     result["paths"]["/api/v1/chat/completions"] = {

@@ -18,10 +18,11 @@ from django.utils.crypto import get_random_string
 
 from chat.app_model import app_model
 from chat.completions import prompting
+from chat.completions.grounding import Grounding, SearchFailed, grounding_for, run_search, with_quotes
 from chat.completions.serializers import ChatCompletionIn
 from chat.history.selectors import recent_records, record_exists
 from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
-from chat.run_records import chat_node
+from chat.run_records import CHAT_NODE, chat_node
 from chat.selectors import app_for_key, find_chat
 from chat.value_parts import text_of, to_value
 from config.errors import ApiError, BadRequest, KeyOutOfScope, UpstreamError
@@ -79,25 +80,38 @@ class Turn:
     model_error: ApiError | None = None  # the app names a model that is not declared
     reserved: int = 0  # usage points reserved against the key's cap before the call
     started: float = field(default_factory=time.monotonic)
+    # Set by `ground_turn` for an app with linked datasets (chat/completions/grounding.py).
+    quotes: list[dict] | None = None  # None: not grounded; []: searched, nothing found
+    search_node: dict | None = None
+    search_points: int = 0  # tokens the search spent, billed with the turn
+    search_seconds: float = 0.0
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
     def model_call(self) -> dict:
         """The arguments of the model call: the context built for this turn, the app's settings."""
-        return {
+        call = {
             "model": self.model, "messages": self.provider_messages,
             "temperature": self.app.temperature, "max_tokens": self.app.max_tokens,
         }
+        if self.quotes is not None:  # the offline responder answers from them (plain data)
+            call["quotes"] = self.quotes
+        return call
+
+    def node_names(self) -> list[str]:
+        """The run's nodes in order, as `flowNodeStatus` announces them."""
+        return ([self.search_node["moduleName"]] if self.search_node else []) + [CHAT_NODE]
 
     def response_records(self, answer: str, usage: Usage | None, *, error: str = "") -> list[dict]:
-        """FastGPT's node responses for this run (`responseData` / `flowResponses`)."""
-        return [
+        """FastGPT's node responses for this run (`responseData` / `flowResponses`): the
+        dataset search (grounded apps), then the chat node."""
+        return ([self.search_node] if self.search_node else []) + [
             chat_node(
                 node_id=new_object_id(), model_name=self.model.name, question=self.question_text,
                 max_tokens=self.app.max_tokens, temperature=self.app.temperature,
-                messages=self.provider_messages, answer=answer, running_time=self.elapsed(),
-                usage=usage, error=error,
+                messages=self.provider_messages, answer=answer,
+                running_time=self.elapsed() - self.search_seconds, usage=usage, error=error,
             )
         ]
 
@@ -140,6 +154,7 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
         conversation = history + prompting.request_messages([question])
     else:
         conversation = prompting.request_messages(messages)
+    grounding = grounding_for(app)
     turn = Turn(
         auth=auth,
         app=app,
@@ -164,7 +179,25 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
     if model_error is None:
         # What the question costs is known before the call; the answer is settled after it.
         turn.reserved = reserve_usage(key=auth.key, points=estimate_messages(turn.provider_messages))
+        if grounding is not None:
+            ground_turn(turn, grounding)
     return turn
+
+
+def ground_turn(turn: Turn, grounding: Grounding) -> None:
+    """Search the app's datasets and put the quotes into the question. A failed search is
+    stored as the turn's failure (question + AI record with the error) and raised."""
+    try:
+        found = run_search(team_id=turn.auth.team_id, grounding=grounding, question=turn.question_text)
+    except SearchFailed as failed:
+        save_turn(
+            turn=turn, answer="", response_data=[failed.node], usage_points=0,
+            duration=turn.elapsed(), error=str(failed.error.detail),
+        )
+        raise failed.error from failed
+    turn.quotes, turn.search_node = found.quotes, found.node
+    turn.search_points, turn.search_seconds = found.tokens, found.seconds
+    turn.provider_messages = with_quotes(turn.provider_messages, found.quotes, grounding)
 
 
 def save_turn(
@@ -200,7 +233,7 @@ def save_turn(
                 ),
             ]
             _insert_items(turn, items)
-        add_usage(key=turn.auth.key, points=usage_points, reserved=turn.reserved)
+        add_usage(key=turn.auth.key, points=usage_points + turn.search_points, reserved=turn.reserved)
     finally:
         release_connection()
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 
 from chat.completions.services import INTERRUPTED, Turn, record_failure, save_answer
-from chat.run_records import CHAT_NODE
 from config.errors import ApiError, InternalError, StorageError
 from providers.chat_models import AnswerStream, Usage
 from providers.errors import ProviderError
@@ -122,7 +121,8 @@ async def stream_events(turn: Turn, stream: AnswerStream):
     stored = False
     try:
         if turn.detail:
-            yield event("flowNodeStatus", {"status": "running", "name": CHAT_NODE})
+            for name in turn.node_names():  # a grounded app's dataset search first
+                yield event("flowNodeStatus", {"status": "running", "name": name})
         failure: ApiError | None = None
         first = True
         try:

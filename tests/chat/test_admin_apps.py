@@ -5,19 +5,13 @@ import pytest
 from django.contrib.auth.models import User
 
 from chat.models import App
+from tests.chat.admin_forms import app_form
 
 
 @pytest.fixture
 def admin_client(client, db):
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     return client
-
-
-def app_form(team, **fields) -> dict:
-    return {
-        "team": team.pk, "name": "Bot", "intro": "", "avatar": "", "model": "", "system_prompt": "",
-        "temperature": "0.7", "max_tokens": "2000", "history_turns": "6", "welcome_text": "", **fields,
-    }
 
 
 def test_the_model_is_a_dropdown_of_declared_models_with_the_default_preselected(admin_client, provider_models):
@@ -29,22 +23,22 @@ def test_the_model_is_a_dropdown_of_declared_models_with_the_default_preselected
 
 
 def test_an_undeclared_model_is_refused(admin_client, team, provider_models):
-    response = admin_client.post("/admin/chat/app/add/", app_form(team, model="gpt-typo-model"))
+    response = admin_client.post("/admin/chat/app/add/", app_form({"team": team.pk, "name": "Bot"}, model="gpt-typo-model"))
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
     assert not App.objects.exists()
-    saved = admin_client.post("/admin/chat/app/add/", app_form(team, model="fake-llm"))
+    saved = admin_client.post("/admin/chat/app/add/", app_form({"team": team.pk, "name": "Bot"}, model="fake-llm"))
     assert saved.status_code == 302, saved.context["adminform"].form.errors
     assert App.objects.get().model == "fake-llm"
 
 
 def test_an_app_cannot_move_to_another_team(admin_client, app, other_team, app_key):
-    response = admin_client.post(f"/admin/chat/app/{app.pk}/change/", app_form(other_team, name="Moved"))
+    response = admin_client.post(f"/admin/chat/app/{app.pk}/change/", app_form({"team": other_team.pk, "name": "Moved"}))
     assert response.status_code == 200
     assert "cannot move to another team" in response.content.decode()
     app.refresh_from_db()
     assert (app.team_id, app.name) == (app_key.row.team_id, "Support bot")
     # Other changes still save.
-    admin_client.post(f"/admin/chat/app/{app.pk}/change/", app_form(app.team, name="Renamed"))
+    admin_client.post(f"/admin/chat/app/{app.pk}/change/", app_form({"team": app.team_id, "name": "Renamed"}))
     app.refresh_from_db()
     assert app.name == "Renamed"

@@ -24,8 +24,9 @@ def make_run_server_command(port: int, **make_vars: str) -> list[str]:
         ["make", "-n", "run", f"PORT={port}", f"PY={sys.executable}", *assignments],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.replace("\\\n", " ")
-    line = next(line for line in printed.splitlines() if "uvicorn" in line and "echo" not in line)
-    return shlex.split(line)
+    # The recipe's last shell line starts the worker, then the server: take the server's part.
+    line = next(line for line in printed.splitlines() if "-m uvicorn" in line)
+    return shlex.split(line[line.rindex(";") + 1 :] if ";" in line else line)
 
 
 @pytest.mark.usefixtures("transactional_db")
@@ -84,3 +85,13 @@ def test_make_run_prints_the_admin_url_and_how_to_make_a_login():
     ).stdout
     assert "http://127.0.0.1:8123/admin/" in printed
     assert "manage.py createsuperuser" in printed
+
+
+def test_make_run_starts_a_training_worker_beside_the_server():
+    printed = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.replace("\\\n", " ")
+    recipe = next(line for line in printed.splitlines() if "-m uvicorn" in line)
+    # The worker is started in the background first, and killed when the server exits.
+    assert recipe.index("manage.py db_worker") < recipe.index("-m uvicorn")
+    assert "trap 'kill $worker" in recipe

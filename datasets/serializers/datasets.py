@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from providers.registry import UndeclaredModel, get_model, require_model
 from datasets.models import Dataset, DatasetType
+from datasets.serializers.common import NullableParentId
 
 
 def _declared_model(model_type: str):
@@ -17,16 +18,6 @@ def _declared_model(model_type: str):
         return name
 
     return check
-
-
-class NullableParentId(serializers.CharField):
-    """`parentId`: null, "" or absent all mean the root."""
-
-    def __init__(self, **kwargs):
-        super().__init__(required=False, allow_null=True, allow_blank=True, max_length=24, **kwargs)
-
-    def run_validation(self, data=serializers.empty):
-        return super().run_validation(data) or None
 
 
 class DatasetCreateIn(serializers.Serializer):
@@ -103,6 +94,9 @@ def agent_model_info(name: str) -> dict:
 class DatasetListItemOut(serializers.ModelSerializer):
     _id = serializers.CharField(source="id")
     parentId = serializers.CharField(source="parent_id", allow_null=True)
+    # A plain string in the schema: the input's enum stays the only `type` choice set of
+    # datasets, so the schema's enum names resolve without a collision.
+    type = serializers.CharField(help_text="dataset | folder")
     permission = serializers.SerializerMethodField()
     canWrite = serializers.SerializerMethodField()
     isOwner = serializers.SerializerMethodField()

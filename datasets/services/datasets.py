@@ -1,8 +1,11 @@
 """Writes on datasets."""
 
+from django.db import transaction
+
+from datasets.models import Collection, Dataset
+from datasets.selectors import dataset_tree_ids, get_dataset, get_folder
+from datasets.services.data import delete_collection_data
 from providers.registry import default_model
-from datasets.models import Dataset
-from datasets.selectors import get_dataset, get_folder
 
 
 def create_dataset(
@@ -34,5 +37,12 @@ def create_dataset(
 
 
 def delete_dataset(*, team_id: str, dataset_id: str) -> None:
-    """Delete a dataset, or a folder with everything inside it."""
-    get_dataset(team_id=team_id, dataset_id=dataset_id).delete()
+    """Delete a dataset, or a folder with everything inside it, with all their collections'
+    data, vectors and full-text tokens."""
+    dataset = get_dataset(team_id=team_id, dataset_id=dataset_id)
+    with transaction.atomic():
+        dataset_ids = dataset_tree_ids(dataset=dataset)
+        collection_ids = list(Collection.objects.filter(dataset_id__in=dataset_ids).values_list("pk", flat=True))
+        if collection_ids:
+            delete_collection_data(collection_ids=collection_ids)
+        dataset.delete()

@@ -5,8 +5,9 @@ from rest_framework import serializers, viewsets
 
 from config.envelope import ok
 from config.validation import QueryId, validated
-from datasets import selectors, services
-from datasets.serializers import DatasetCreateIn, DatasetDetailOut, DatasetListIn, DatasetListItemOut
+from datasets import selectors
+from datasets.serializers.datasets import DatasetCreateIn, DatasetDetailOut, DatasetListIn, DatasetListItemOut
+from datasets.services import datasets as services
 
 ID_PARAM = OpenApiParameter("id", str, required=True, description="Dataset id")
 
@@ -37,11 +38,7 @@ class DatasetViewSet(viewsets.ViewSet):
         datasets = selectors.list_datasets(team_id=request.auth.team_id, parent_id=data.get("parent_id"))
         return ok(DatasetListItemOut(datasets, many=True).data)
 
-    @extend_schema(
-        operation_id="dataset_detail",
-        parameters=[ID_PARAM],
-        responses=DatasetDetailOut,
-    )
+    @extend_schema(operation_id="dataset_detail", parameters=[ID_PARAM], responses=DatasetDetailOut)
     def retrieve(self, request):
         data = validated(QueryId, request.query_params)
         dataset = selectors.get_dataset(team_id=request.auth.team_id, dataset_id=data["id"])

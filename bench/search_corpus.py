@@ -1,0 +1,365 @@
+"""The search benchmark's corpora, server and measurements (bench/search.py runs them).
+
+Runs inside a configured Django process (the benchmark's child)."""
+
+import ast
+import contextlib
+import importlib
+import importlib.metadata
+import math
+import os
+import pydoc
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import requests
+from django.db import connection, transaction
+
+from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
+from datasets.search.vector import bump_vector_version
+from keys.models import Team
+from keys.services import create_api_key
+from providers.embeddings import lexical_embedding
+from providers.registry import BUILTIN_EMBEDDING, BUILTIN_LLM
+from providers.words import words
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 20241125
+CHUNKS_PER_COLLECTION = 1000
+BATCH = 2000
+HNSW_INDEX = "dataindex_embedding_hnsw_512"
+HNSW_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON datasets_dataindex "
+    "USING hnsw ((embedding::vector(512)) vector_cosine_ops) WHERE dimensions = 512"
+)
+
+
+def log(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Loaded:
+    team: Team
+    key: str
+    dataset: Dataset
+    vocabulary: list[str]
+    weights: np.ndarray
+    index_ids: list[str] = field(default_factory=list)
+    matrix: np.ndarray | None = None  # the vectors, row i = index_ids[i]
+    info: dict = field(default_factory=dict)
+
+
+# --- a synthetic corpus of real words --------------------------------------------------------
+
+
+def stdlib_docstrings(limit_files: int = 400) -> list[str]:
+    """Docstrings of the standard library's .py files (parsed, not imported)."""
+    folder = Path(sysconfig.get_paths()["stdlib"])
+    texts = []
+    for path in sorted(folder.glob("*.py"))[:limit_files]:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc:
+                    texts.append(doc)
+    return texts
+
+
+def vocabulary() -> tuple[list[str], np.ndarray]:
+    counts = Counter()
+    for text in stdlib_docstrings():
+        counts.update(words(text))
+    vocab = [w for w, n in counts.most_common() if n >= 2 and not w.isdigit()]
+    freq = np.array([counts[w] for w in vocab], dtype=np.float64)
+    return vocab, freq / freq.sum()
+
+
+def synthetic_texts(rng, vocab, weights, count: int) -> list[str]:
+    lengths = rng.integers(40, 120, size=count)
+    drawn = rng.choice(len(vocab), size=int(lengths.sum()), p=weights)
+    texts, at = [], 0
+    for length in lengths:
+        texts.append(" ".join(vocab[i] for i in drawn[at : at + length]))
+        at += length
+    return texts
+
+
+def queries(rng, vocab, weights, count: int) -> list[str]:
+    """2–4 words each, drawn from the less common words (a query names what it looks for)."""
+    start = 100  # skip the most frequent words ("the", "of", "is"…)
+    pool = np.array(vocab[start:])
+    p = np.sqrt(weights[start:])
+    p /= p.sum()
+    return [" ".join(rng.choice(pool, size=int(rng.integers(2, 5)), p=p, replace=False)) for _ in range(count)]
+
+
+def load_synthetic(*, chunks: int) -> Loaded:
+    rng = np.random.default_rng(SEED)
+    vocab, weights = vocabulary()
+    team = Team.objects.create(name="bench")
+    _, key = create_api_key(team=team, name="bench")
+    dataset = Dataset.objects.create(team=team, name="synthetic", vector_model=BUILTIN_EMBEDDING, agent_model=BUILTIN_LLM)
+    loaded = Loaded(team=team, key=key, dataset=dataset, vocabulary=vocab, weights=weights)
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
+
+    matrices, collection = [], None
+    started = time.perf_counter()
+    for start in range(0, chunks, BATCH):
+        texts = synthetic_texts(rng, vocab, weights, min(BATCH, chunks - start))
+        vectors = lexical_embedding(texts)
+        datas, indexes = [], []
+        for offset, (text, vector) in enumerate(zip(texts, vectors)):
+            number = start + offset
+            if number % CHUNKS_PER_COLLECTION == 0:
+                collection = Collection.objects.create(
+                    team=team, dataset=dataset, type=CollectionType.TEXT, name=f"part-{number // CHUNKS_PER_COLLECTION}.txt"
+                )
+            data = Data(team=team, dataset=dataset, collection=collection, q=text, chunk_index=number,
+                        search_words=" ".join(words(text)), training_state=TrainingState.READY)
+            datas.append(data)
+            indexes.append(DataIndex(data=data, dataset=dataset, collection=collection, text=text,
+                                     embedding=vector, dimensions=len(vector)))
+        with transaction.atomic():
+            Data.objects.bulk_create(datas)
+            DataIndex.objects.bulk_create(indexes)
+        loaded.index_ids += [i.id for i in indexes]
+        matrices.append(vectors)
+        if (start // BATCH) % 10 == 0:
+            log(f"  {start + len(texts):,} chunks ({time.perf_counter() - started:.0f} s)")
+    loaded.matrix = np.vstack(matrices)
+    bump_vector_version(dataset_ids=[dataset.id])
+    loaded.info["load_seconds"] = round(time.perf_counter() - started, 1)
+    if postgres:
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '2GB'")
+            cursor.execute("SET max_parallel_maintenance_workers = 1")
+            cursor.execute(HNSW_SQL)
+            cursor.execute("ANALYZE")
+        loaded.info["hnsw_build_seconds"] = round(time.perf_counter() - started, 1)
+    return loaded
+
+
+# --- real documentation for the quality figure ----------------------------------------------
+
+STDLIB_SOURCES = (
+    "json", "csv", "argparse", "logging", "datetime", "re", "pathlib", "subprocess", "threading",
+    "collections", "shutil", "random", "hashlib", "sqlite3", "urllib.parse", "smtplib", "gzip",
+    "zipfile", "pickle", "timeit", "tempfile", "decimal", "statistics", "base64", "fnmatch",
+    "pprint", "heapq", "configparser", "uuid", "tomllib", "difflib", "textwrap", "bisect", "copy",
+    "os", "fractions", "itertools", "functools", "glob", "socket", "struct", "enum", "dataclasses",
+    "inspect", "string", "calendar", "math", "io", "unittest", "contextlib",
+)
+PACKAGE_SOURCES = (
+    "requests", "httpx", "beautifulsoup4", "uvicorn", "hypothesis", "pytest", "numpy", "pypdf",
+    "python-docx", "psycopg", "charset-normalizer", "openai", "Django", "djangorestframework",
+    "lxml", "pgvector", "django-tasks",
+)
+MAX_SOURCE_CHARS = 150_000
+
+
+def real_documents() -> dict[str, str]:
+    docs = {}
+    for name in STDLIB_SOURCES:
+        module = importlib.import_module(name)
+        docs[f"stdlib:{name}"] = pydoc.render_doc(module, renderer=pydoc.plaintext)[:MAX_SOURCE_CHARS]
+    for name in PACKAGE_SOURCES:
+        meta = importlib.metadata.distribution(name).metadata
+        text = meta.get_payload() or meta.get("Description") or ""
+        docs[f"pypi:{name}"] = f"{meta.get('Summary', '')}\n\n{text}"[:MAX_SOURCE_CHARS]
+    return docs
+
+
+def load_real_docs(*, team: Team) -> Loaded:
+    from datasets.ingestion.chunking import ChunkSettings, split_text
+
+    dataset = Dataset.objects.create(team=team, name="docs", vector_model=BUILTIN_EMBEDDING, agent_model=BUILTIN_LLM)
+    total = 0
+    for source, text in real_documents().items():
+        collection = Collection.objects.create(team=team, dataset=dataset, type=CollectionType.TEXT, name=source)
+        chunks = [c for c in split_text(text, ChunkSettings()) if c.text.strip()]
+        vectors = lexical_embedding([c.text for c in chunks])
+        datas, indexes = [], []
+        for chunk, vector in zip(chunks, vectors):
+            data = Data(team=team, dataset=dataset, collection=collection, q=chunk.text, chunk_index=chunk.index,
+                        search_words=" ".join(words(chunk.text)), training_state=TrainingState.READY)
+            datas.append(data)
+            indexes.append(DataIndex(data=data, dataset=dataset, collection=collection, text=chunk.text,
+                                     embedding=vector, dimensions=len(vector)))
+        with transaction.atomic():
+            Data.objects.bulk_create(datas)
+            DataIndex.objects.bulk_create(indexes)
+        total += len(datas)
+    bump_vector_version(dataset_ids=[dataset.id])
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    return Loaded(team=team, key="", dataset=dataset, vocabulary=[], weights=np.zeros(0),
+                  info={"sources": len(STDLIB_SOURCES) + len(PACKAGE_SOURCES), "chunks": total})
+
+
+# --- recall of the HNSW channel -------------------------------------------------------------
+
+
+def doc_like_queries(rng, loaded: Loaded, count: int) -> tuple[list[str], list[str]]:
+    """8 words drawn from a random chunk: a query close to something stored, as real questions
+    are to the chunks that answer them. Returns the queries and their chunks' index ids."""
+    rows = rng.choice(len(loaded.index_ids), size=count, replace=False)
+    ids = [loaded.index_ids[r] for r in rows]
+    texts = dict(DataIndex.objects.filter(pk__in=ids).values_list("id", "text"))
+    return [" ".join(rng.choice(texts[i].split(), size=8, replace=False)) for i in ids], ids
+
+
+def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
+    """recall@10 of the pgvector channel against exact cosine, for two kinds of queries, as
+    shipped (ef_search from the limit) and, as a what-if, with a fixed larger ef_search."""
+    from datasets.search.vector import pgvector
+
+    rng = np.random.default_rng(SEED + 1)
+    doc_like, sources = doc_like_queries(rng, loaded, queries)
+    kinds = {"random_words": globals()["queries"](rng, loaded.vocabulary, loaded.weights, queries), "doc_like": doc_like}
+    row_of = {index_id: row for row, index_id in enumerate(loaded.index_ids)}
+    backend = pgvector.PgVectorBackend()
+    shipped = pgvector.ef_search_for
+    figures = {"queries": queries}
+    try:
+        for ef in (None, 400, 800):
+            if ef is not None:
+                pgvector.ef_search_for = lambda limit, ef=ef: ef
+            for kind, texts in kinds.items():
+                vectors = lexical_embedding(texts)
+                for limit in (100, 10):  # 100: as embedding mode asks; 10: the bare top 10
+                    found, source_found = [], []
+                    for number, vector in enumerate(vectors):
+                        exact = loaded.matrix @ vector
+                        tenth = np.partition(exact, -10)[-10]
+                        hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=limit)[:10]
+                        found.append(sum(1 for h in hits if exact[row_of[h.index_id]] >= tenth - 1e-5) / 10)
+                        if kind == "doc_like":  # is the chunk the words came from among the 10?
+                            source_found.append(sources[number] in {h.index_id for h in hits})
+                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit)}"
+                    figures[f"{kind}/limit_{limit}/{label}"] = round(float(np.mean(found)), 4)
+                    if source_found:
+                        figures[f"doc_like_source_in_top10/limit_{limit}/{label}"] = round(float(np.mean(source_found)), 4)
+            log(f"  recall: {figures}")
+    finally:
+        pgvector.ef_search_for = shipped
+    return figures
+
+
+# --- the server and the latency -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(database_url: str):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "API_KEY_RATE": "", "LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+               "--port", str(port), "--lifespan", "off", "--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[url] = process.pid
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/api/schema/", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): robust to a busy machine, unlike
+    wall-clock latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _post(session, url, key, body) -> dict:
+    response = session.post(f"{url}/api/core/dataset/searchTest", json=body,
+                            headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def latency(url: str, loaded: Loaded, *, queries: int) -> dict:
+    rng = np.random.default_rng(SEED + 2)
+    texts = globals()["queries"](rng, loaded.vocabulary, loaded.weights, queries + 20)
+    session = requests.Session()
+    out = {}
+    for mode in ("embedding", "fullTextRecall", "mixedRecall"):
+        for text in texts[:20]:  # warm-up: connections, caches, the NumPy vectors on SQLite
+            _post(session, url, loaded.key, {"datasetId": loaded.dataset.id, "text": text, "searchMode": mode})
+        times, empty = [], 0
+        cpu_before = cpu_seconds(SERVER_PIDS[url])
+        for text in texts[20:]:
+            started = time.perf_counter()
+            data = _post(session, url, loaded.key, {"datasetId": loaded.dataset.id, "text": text, "searchMode": mode})
+            times.append((time.perf_counter() - started) * 1000)
+            empty += not data["list"]
+        cpu_ms = (cpu_seconds(SERVER_PIDS[url]) - cpu_before) * 1000 / len(times)
+        out[mode] = {"p50": round(statistics.median(times), 2), "p99": round(percentile(times, 99), 2),
+                     "mean": round(statistics.fmean(times), 2), "server_cpu_ms": round(cpu_ms, 2),
+                     "n": len(times), "empty": empty}
+    return out
+
+
+# --- quality ----------------------------------------------------------------------------------
+
+
+def quality(url: str, key: str, docs: Loaded) -> dict:
+    from bench.search_questions import QUESTIONS
+
+    session = requests.Session()
+    out = {"questions": len(QUESTIONS)}
+    for mode in ("embedding", "fullTextRecall", "mixedRecall"):
+        at1 = at5 = 0
+        misses = []
+        for question, source in QUESTIONS:
+            data = _post(session, url, key, {"datasetId": docs.dataset.id, "text": question, "searchMode": mode,
+                                             "limit": 20000, "topK": 5})
+            names = [hit["sourceName"] for hit in data["list"][:5]]
+            at1 += bool(names) and names[0] == source
+            at5 += source in names
+            if source not in names:
+                misses.append(question)
+        out[mode] = {"hit@1": round(at1 / len(QUESTIONS), 3), "hit@5": round(at5 / len(QUESTIONS), 3),
+                     "missed@5": misses}
+    return out

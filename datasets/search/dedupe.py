@@ -1,0 +1,34 @@
+"""Dropping repeated chunks: FastGPT's key is the sha256 of q+a with every character that is
+not a letter or a digit removed, so chunks differing only in spacing or punctuation are one."""
+
+import hashlib
+import re
+
+_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")  # \w is letters, digits (any script) and "_"
+
+
+# ASCII text (most chunks) takes a fast path: bytes.translate deleting every ASCII character
+# that is not a letter or digit gives the same result as the regex, several times faster.
+_ASCII_NOT_ALNUM = bytes(c for c in range(128) if not chr(c).isalnum())
+
+
+def content_key(q: str, a: str) -> str:
+    text = q + a
+    if text.isascii():
+        kept = text.encode().translate(None, _ASCII_NOT_ALNUM)
+    else:
+        kept = _NOT_LETTER_OR_DIGIT.sub("", text).encode()
+    return hashlib.sha256(kept).hexdigest()
+
+
+def unique(items: list, key) -> list:
+    """`items` without those whose key was seen before (the first, best-ranked, is kept)."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        value = key(item)
+        if value in seen:
+            continue
+        seen.add(value)
+        out.append(item)
+    return out

@@ -1,0 +1,130 @@
+"""pgvector: HNSW (cosine) recall on PostgreSQL.
+
+The `embedding` column is a `vector` without fixed size, so datasets whose models differ in
+size share it; HNSW needs a fixed size, hence one expression + partial index per size:
+
+    CREATE INDEX dataindex_embedding_hnsw_512 ON datasets_dataindex
+        USING hnsw ((embedding::vector(512)) vector_cosine_ops) WHERE dimensions = 512
+
+(512 — the built-in embedding — comes with the migration; other sizes are created, IF NOT
+EXISTS, when their first vectors are written). Recall casts the same way and repeats the
+predicate, so the planner can use the index. With a dataset/collection filter an HNSW scan
+would stop after `ef_search` candidates and starve the filter; pgvector's iterative index scans
+(`hnsw.iterative_scan = relaxed_order`) keep scanning until `limit` rows pass it, and
+`hnsw.ef_search` is set per query from the limit. relaxed_order may return rows slightly out
+of order: they are sorted again here.
+
+pgvector indexes at most 2,000 dimensions of `vector`; larger vectors are searched exactly.
+"""
+
+import logging
+import threading
+
+import numpy as np
+from django.db import DatabaseError, connection, transaction
+
+from datasets.fields import vector_literal
+from datasets.models import DataIndex
+from datasets.search.vector import VectorHit
+
+logger = logging.getLogger(__name__)
+
+HNSW_MAX_DIMENSIONS = 2000
+EF_SEARCH_MIN, EF_SEARCH_MAX = 40, 1000
+
+_indexed: set[tuple[str, int]] = set()  # (database name, dimensions) known to have their index
+_indexed_lock = threading.Lock()
+
+
+def index_name(dimensions: int) -> str:
+    return f"dataindex_embedding_hnsw_{int(dimensions)}"
+
+
+def ef_search_for(limit: int) -> int:
+    return max(EF_SEARCH_MIN, min(EF_SEARCH_MAX, 2 * int(limit)))
+
+
+def _remember(key: tuple[str, int]) -> None:
+    with _indexed_lock:
+        _indexed.add(key)
+
+
+class PgVectorBackend:
+    def prepare(self, *, dimensions: int) -> None:
+        """The HNSW index for vectors of `dimensions`, created if missing (once per process)."""
+        dimensions = int(dimensions)
+        if not 0 < dimensions <= HNSW_MAX_DIMENSIONS:
+            return
+        key = (connection.settings_dict["NAME"], dimensions)
+        if key in _indexed:
+            return
+        table = connection.ops.quote_name(DataIndex._meta.db_table)
+        sql = (
+            f"CREATE INDEX IF NOT EXISTS {index_name(dimensions)} ON {table} "
+            f"USING hnsw ((embedding::vector({dimensions})) vector_cosine_ops) "
+            f"WHERE dimensions = {dimensions}"
+        )
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # Inside a caller's transaction, rows written earlier leave deferred FK checks
+                # pending, which CREATE INDEX refuses: run them now, then defer again (Django
+                # declares its foreign keys DEFERRABLE INITIALLY DEFERRED). Training calls this
+                # outside any transaction, so the index's lock is held only while it is built.
+                deferred = connection.in_atomic_block and len(connection.atomic_blocks) > 1
+                if deferred:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute(sql)
+                if deferred:
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        except DatabaseError:
+            # Two workers creating the same index at once: one wins, the other's IF NOT EXISTS
+            # can still collide in the catalog. The index exists either way; check it does.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [index_name(dimensions)])
+                if cursor.fetchone() is None:
+                    raise
+        # Remembered once committed: an index created in a transaction that rolls back is gone.
+        transaction.on_commit(lambda: _remember(key))
+
+    def recall_sql(
+        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None
+    ) -> tuple[str, list]:
+        """The recall query and its parameters (tests EXPLAIN it)."""
+        dimensions = int(len(query))
+        table = connection.ops.quote_name(DataIndex._meta.db_table)
+        column = f"embedding::vector({dimensions})"
+        vector = f"%s::vector({dimensions})"
+        literal = vector_literal(query)
+        where = [f"dimensions = {dimensions}", "dataset_id = ANY(%s)"]
+        params: list = [literal, list(dataset_ids)]
+        if collection_ids is not None:
+            where.append("collection_id = ANY(%s)")
+            params.append(list(collection_ids))
+        sql = (
+            f"SELECT id, data_id, {column} <=> {vector} AS distance FROM {table} "
+            f"WHERE {' AND '.join(where)} ORDER BY {column} <=> {vector} LIMIT %s"
+        )
+        return sql, [*params, literal, int(limit)]
+
+    def recall(
+        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None
+    ) -> list[VectorHit]:
+        if not dataset_ids or limit <= 0 or collection_ids == [] or not np.any(query):
+            return []  # (a zero query has no direction: its cosine is undefined)
+        sql, params = self.recall_sql(
+            dataset_ids=dataset_ids, query=query, limit=limit, collection_ids=collection_ids
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search_for(limit)}")
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        # cosine distance → similarity; relaxed_order is re-sorted exactly. A stored zero vector
+        # (a chunk without words) has a NaN distance: never a hit.
+        hits = [
+            VectorHit(data_id=data_id, index_id=index_id, score=1.0 - float(distance))
+            for index_id, data_id, distance in rows
+            if distance is not None and not np.isnan(distance)
+        ]
+        hits.sort(key=lambda hit: hit.score, reverse=True)
+        return hits

@@ -1,0 +1,1 @@
+"""Input (`…In`) and output (`…Out`) shapes of the knowledge-base endpoints, one module per resource."""

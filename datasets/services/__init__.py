@@ -1,0 +1,1 @@
+"""Writes on the knowledge base, one module per resource (keyword-only, typed)."""

@@ -1,0 +1,45 @@
+"""Rows for the storage and training tests: datasets, collections, items with vectors."""
+
+import numpy as np
+from django.db import transaction
+
+from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
+from datasets.search.vector import bump_vector_version, vector_backend, write_vectors
+from providers.registry import BUILTIN_EMBEDDING, BUILTIN_LLM
+
+
+def make_dataset(team, name: str = "kb", vector_model: str = BUILTIN_EMBEDDING) -> Dataset:
+    return Dataset.objects.create(team=team, name=name, vector_model=vector_model, agent_model=BUILTIN_LLM)
+
+
+def make_collection(dataset: Dataset, name: str = "notes.txt", **fields) -> Collection:
+    fields.setdefault("type", CollectionType.TEXT)
+    return Collection.objects.create(team_id=dataset.team_id, dataset=dataset, name=name, **fields)
+
+
+def add_vector_item(collection: Collection, vector, q: str = "item", search_words: str = "") -> DataIndex:
+    """An item whose one (default) index holds `vector`, written as training writes it."""
+    data = Data.objects.create(
+        team_id=collection.team_id, dataset_id=collection.dataset_id, collection=collection, q=q,
+        search_words=search_words, training_state=TrainingState.READY,
+    )
+    index = DataIndex.objects.create(
+        data=data, dataset_id=collection.dataset_id, collection=collection, type="default", text=q
+    )
+    vector = np.asarray(vector, dtype=np.float32)
+    vector_backend().prepare(dimensions=len(vector))
+    with transaction.atomic():
+        write_vectors(rows=[(index.pk, vector)])
+        bump_vector_version(dataset_ids=[collection.dataset_id])
+    return index
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.asarray(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def random_units(count: int, dimensions: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((count, dimensions)).astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)

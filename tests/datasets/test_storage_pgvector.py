@@ -1,0 +1,142 @@
+"""pgvector specifics (PostgreSQL only): per-size HNSW expression indexes, created on demand,
+used by recall (EXPLAIN) even with a dataset filter, whose results iterative scans keep full."""
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+
+from datasets.models import Data, DataIndex, TrainingState
+from datasets.search.vector import bump_vector_version
+from datasets.search.vector.pgvector import PgVectorBackend, ef_search_for, index_name
+from tests.datasets.storage_helpers import make_collection, make_dataset, random_units
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="pgvector runs on PostgreSQL"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _forget_known_indexes(monkeypatch):
+    """The backend remembers, per process, the sizes whose index exists once their transaction
+    commits; tests roll back (and django_capture_on_commit_callbacks runs callbacks anyway), so
+    each test starts with nothing remembered."""
+    from datasets.search.vector import pgvector
+
+    monkeypatch.setattr(pgvector, "_indexed", set())
+
+
+def bulk_vectors(collection, matrix) -> list[str]:
+    """Items with one index each holding the rows of `matrix` (bulk, as a big push trains)."""
+    data = Data.objects.bulk_create(
+        Data(team_id=collection.team_id, dataset_id=collection.dataset_id, collection=collection,
+             q=f"item {i}", chunk_index=i, training_state=TrainingState.READY)
+        for i in range(len(matrix))
+    )
+    indexes = DataIndex.objects.bulk_create(
+        DataIndex(data=d, dataset_id=collection.dataset_id, collection=collection, text=d.q,
+                  embedding=row, dimensions=len(row))
+        for d, row in zip(data, matrix)
+    )
+    bump_vector_version(dataset_ids=[collection.dataset_id])
+    return [index.pk for index in indexes]
+
+
+def index_exists(dimensions: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(dimensions)])
+        row = cursor.fetchone()
+    return row is not None and f"vector({dimensions})" in row[0] and f"dimensions = {dimensions}" in row[0]
+
+
+def explain(backend, **recall) -> str:
+    sql, params = backend.recall_sql(**recall)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {ef_search_for(recall['limit'])}")
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def analyze():
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE datasets_dataindex")
+
+
+def test_the_migration_indexes_the_builtin_size():
+    assert index_exists(512)
+
+
+def test_prepare_creates_the_index_of_a_new_size_once(team):
+    backend = PgVectorBackend()
+    assert not index_exists(96)
+    backend.prepare(dimensions=96)
+    assert index_exists(96)
+    backend.prepare(dimensions=96)  # known: nothing happens, no error
+    backend.prepare(dimensions=4096)  # over pgvector's HNSW limit: no index, searched exactly
+    assert not index_exists(4096)
+
+
+@pytest.mark.parametrize("dimensions", [512, 64])
+def test_recall_uses_the_hnsw_index_with_a_dataset_filter(team, dimensions):
+    backend = PgVectorBackend()
+    backend.prepare(dimensions=dimensions)
+    collection = make_collection(make_dataset(team))
+    bulk_vectors(collection, random_units(3000, dimensions, seed=dimensions))
+    analyze()
+    plan = explain(backend, dataset_ids=[collection.dataset_id], query=random_units(1, dimensions)[0], limit=10)
+    assert f"Index Scan using {index_name(dimensions)}" in plan, plan
+
+
+def test_a_filter_does_not_starve_results(team):
+    """The target dataset holds 10 % of the rows, all far from the query. Through the HNSW
+    index a plain scan returns ef_search rows of the big dataset and loses nearly all of them
+    to the filter; iterative scanning keeps going until `limit` rows of the target are found.
+
+    (On this little table the planner rightly prefers an exact scan of the target's 300 rows;
+    sorting is disabled here so that it takes the HNSW path the test is about.)"""
+    backend = PgVectorBackend()
+    big = make_collection(make_dataset(team, "big"))
+    small = make_collection(make_dataset(team, "small"))
+    cluster = random_units(1, 512, seed=1)[0]
+    noise = random_units(3000, 512, seed=2) * 0.3 + cluster  # the big dataset: around the query
+    bulk_vectors(big, noise / np.linalg.norm(noise, axis=1, keepdims=True))
+    small_matrix = random_units(300, 512, seed=3)
+    small_ids = bulk_vectors(small, small_matrix)
+    analyze()
+    recall = {"dataset_ids": [small.dataset_id], "query": cluster, "limit": 10}
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        assert f"Index Scan using {index_name(512)}" in explain(backend, **recall)
+        hits = backend.recall(**recall)
+
+        sql, params = backend.recall_sql(**recall)
+        cursor.execute("SET LOCAL hnsw.iterative_scan = off")
+        cursor.execute("SET LOCAL hnsw.ef_search = 40")
+        cursor.execute(sql, params)
+        starved = cursor.fetchall()
+
+    assert len(starved) < 10  # what a filtered HNSW scan gives without iterative scans
+    assert len(hits) == 10
+    exact = [small_ids[i] for i in np.argsort(-(small_matrix @ cluster))[:10]]
+    assert len({h.index_id for h in hits} & set(exact)) >= 9  # HNSW is approximate
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_the_planner_scans_a_small_dataset_exactly(team):
+    """A dataset with few rows among many is read through its btree index and sorted exactly."""
+    backend = PgVectorBackend()
+    bulk_vectors(make_collection(make_dataset(team, "big")), random_units(3000, 512, seed=5))
+    small = make_collection(make_dataset(team, "small"))
+    ids = bulk_vectors(small, random_units(20, 512, seed=6))
+    analyze()
+    recall = {"dataset_ids": [small.dataset_id], "query": random_units(1, 512, seed=7)[0], "limit": 10}
+    assert "hnsw" not in explain(backend, **recall)
+    assert len(backend.recall(**recall)) == 10 and set(h.index_id for h in backend.recall(**recall)) <= set(ids)
+
+
+def test_ef_search_follows_the_limit():
+    assert ef_search_for(5) == 40
+    assert ef_search_for(100) == 200
+    assert ef_search_for(10_000) == 1000
