@@ -28,7 +28,6 @@ run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo --base-url http://$(HOST):$(PORT)
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (make a login first: $(PY) manage.py createsuperuser)"
-	@echo "API docs: http://$(HOST):$(PORT)/api/docs/"
 	@$(PY) manage.py db_worker --no-reload --interval 0.5 --verbosity 0 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	echo "background worker started (pid $$worker): trains knowledge bases"; \
