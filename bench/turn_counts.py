@@ -9,7 +9,10 @@ local provider (`python -m tests.fake_provider`, its own process) and sends the 
 to Django's ASGI application in this process (an ASGI scope, no socket, no uvicorn), one at a
 time (c=1), uvloop. Variants, interleaved round by round:
 
-  * as deployed: `config.asgi.application` (settings.MIDDLEWARE, request signals);
+  * as deployed: `config.asgi.application` (since the lean path: its LeanHandler for this
+    endpoint, config/asgi.py; before it, Django's handler with settings.MIDDLEWARE);
+  * Django's full handler: `config.asgi.full_application`, where it exists (the handler every
+    other path gets: settings.MIDDLEWARE, a thread per request) — the lean path's "before";
   * no middleware: a second ASGIHandler built with MIDDLEWARE = [] (the chat view needs none
     of them: it is csrf-exempt, reads the key itself, sets its own headers);
   * no middleware, no request signals: also without the request_started/request_finished
@@ -229,8 +232,12 @@ async def run(args, key: str) -> None:
     settings.MIDDLEWARE = []
     bare = ASGIHandler()  # loads the (empty) middleware chain now
     settings.MIDDLEWARE = middleware
-    variants = {
-        "as deployed": (deployed, contextlib.nullcontext),
+    import config.asgi
+
+    variants = {"as deployed": (deployed, contextlib.nullcontext)}
+    if hasattr(config.asgi, "full_application"):
+        variants["Django's full handler"] = (config.asgi.full_application, contextlib.nullcontext)
+    variants |= {
         "no middleware": (bare, contextlib.nullcontext),
         "no middleware, no request signals": (bare, without_request_signals),
     }

@@ -1,18 +1,19 @@
 """Calling chat models: OpenAI-compatible `/chat/completions` over HTTP, or the built-in
 offline responder, behind one interface.
 
-Streams are read with httpx-sse (the SSE wire format: events, comments, multi-line data); the
-HTTP plumbing (pooled clients, timeouts, error mapping) is providers/http.py.
+Streams are read with providers/event_stream.py (the SSE wire format: events, comments,
+multi-line data); the HTTP plumbing (pooled clients, timeouts, error mapping) is
+providers/http.py.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
-from httpx_sse import EventSource, SSEError
+import aiohttp
 
-from providers import http, offline_responder, token_count
+from providers import event_stream, http, offline_responder, token_count
 from providers.errors import ProviderError, ProviderTimeout
 from providers.registry import AiModel
 
@@ -153,7 +154,7 @@ class AnswerStream:
 
     model: AiModel
     messages: list[dict]
-    _response: httpx.Response | None = None
+    _response: aiohttp.ClientResponse | None = None
     _pieces: list[str] = field(default_factory=list)
     _raw_usage: object = None  # the provider's `usage`, as sent
     usage: Usage | None = None  # set when the stream has ended
@@ -177,23 +178,23 @@ class AnswerStream:
     async def _provider_deltas(self) -> AsyncIterator[str]:
         done = False
         try:
-            async for event in EventSource(self._response).aiter_sse():
-                if event.data == DONE:
+            if not event_stream.is_event_stream(self._response.headers.get("Content-Type", "")):
+                raise ProviderError(f"Model '{self.model.name}' did not answer with an event stream.")
+            async for data in event_stream.event_data(http.body_chunks(self._response)):
+                if data == DONE:
                     done = True
                     break
-                if not event.data:
-                    continue  # an event without data (e.g. a bare `event:` line)
-                piece = self._read_chunk(event.data)
+                if not data:
+                    continue  # an event with empty data
+                piece = self._read_chunk(data)
                 if piece:
                     yield piece
-        except httpx.TimeoutException as exc:
+        except asyncio.TimeoutError as exc:  # aiohttp's read timeouts are also ClientErrors
             raise ProviderTimeout(f"Model '{self.model.name}' stopped sending mid-answer.") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise ProviderError(f"Model '{self.model.name}' ended its stream early (connection broken).") from exc
-        except SSEError:
-            raise ProviderError(f"Model '{self.model.name}' did not answer with an event stream.") from None
         finally:
-            await self._response.aclose()
+            self._response.release()  # back to the pool if read to its end, else closed
         if not done:
             raise ProviderError(f"Model '{self.model.name}' ended its stream early.")
 
@@ -217,7 +218,7 @@ class AnswerStream:
 
     async def close(self) -> None:
         if self._response is not None:
-            await self._response.aclose()
+            self._response.release()
 
 
 async def open_stream(
