@@ -8,7 +8,8 @@ behind a web server that serves /static/, turn it off.
 chat turn, every stream), an async view, and it authenticates by API key only: no session,
 no CSRF (it is `csrf_exempt`), no `request.user`, no messages. Through Django's own handler
 it would pay for the admin's middleware stack all the same: each of those sync middlewares
-runs in a thread hop in an async request (15 of a turn's 17 hops, issue 11). So that one path goes to `LeanHandler`: the same Django handler class (same request and
+runs in a thread hop in an async request (15 of a turn's 17 hops, issue 11). So that one
+path goes to `LeanHandler`: the same Django handler class (same request and
 response objects, URL resolution, view, logging of 4xx/5xx, request-size limit, handler400/
 404/500 and exception middleware, request signals with their receivers: database connections
 closed at the end of the request, caches closed), with `settings.MIDDLEWARE` minus the
