@@ -113,3 +113,59 @@ def test_query_terms_dedupe_and_cap():
     assert query_terms(["a", "b", "a", " ", ""]) == ["a", "b"]
     assert len(query_terms([f"w{i}" for i in range(500)])) == MAX_QUERY_WORDS
     assert query_terms([]) == []
+
+
+@pytest.fixture
+def filler(team):
+    """60 chunks sharing the common words "how", "do", "i", "the", "use", one of them also
+    holding the rare word "tarball" — more chunks than the PostgreSQL backend's smallest
+    common-word threshold, so "how"/"the"… are common there."""
+    collection = make_collection(make_dataset(team, "filler"))
+    Data.objects.bulk_create(
+        Data(team_id=collection.team_id, dataset_id=collection.dataset_id, collection=collection,
+             q=q, search_words=" ".join(words(q)), training_state=TrainingState.READY, chunk_index=i)
+        for i, q in enumerate(
+            [f"How do I use the thing number {i}? The the the how how use use." for i in range(59)]
+            + ["Unpack the tarball into a folder."]
+        )
+    )
+    rare = Data.objects.get(collection=collection, q__contains="tarball")
+    return collection, rare
+
+
+def test_a_rare_word_outranks_common_ones(filler):
+    """IDF: the one chunk holding the rare word comes first, although every other chunk holds
+    the query's common words many times and the rare chunk holds only one of them."""
+    collection, rare = filler
+    hits = fulltext_backend().recall(
+        dataset_ids=[collection.dataset_id], words=words("how do I use the tarball"), limit=5
+    )
+    assert hits and hits[0].data_id == rare.pk
+    assert all(hits[0].score > hit.score for hit in hits[1:])
+
+
+def test_a_query_of_only_common_words_still_answers(filler):
+    collection, rare = filler
+    found = recall([collection.dataset_id], "how do I use the", limit=10)
+    assert len(found) == 10
+    assert rare.pk not in found  # it holds "the" only: the chunks holding every word come first
+    assert len(recall([collection.dataset_id], "the", limit=100)) == 60  # a word of every chunk
+
+
+def test_words_missing_from_the_dataset_do_not_hide_the_others(filler):
+    collection, rare = filler
+    assert recall([collection.dataset_id], "zyzzyva tarball qwxz")[0] == rare.pk
+    assert recall([collection.dataset_id], "zyzzyva qwxz") == []
+
+
+def test_common_words_that_never_meet_still_answer(team):
+    """Two words each in half of 120 chunks (common for PostgreSQL's backend), never together:
+    no chunk holds both, so the chunks holding either answer."""
+    collection = make_collection(make_dataset(team, "halves"))
+    Data.objects.bulk_create(
+        Data(team_id=collection.team_id, dataset_id=collection.dataset_id, collection=collection,
+             q=q, search_words=q, training_state=TrainingState.READY, chunk_index=i)
+        for i, q in enumerate([f"alpha one{i}" for i in range(60)] + [f"beta two{i}" for i in range(60)])
+    )
+    found = recall([collection.dataset_id], "alpha beta", limit=200)
+    assert len(found) == 120
