@@ -1,8 +1,9 @@
 """Full-text recall over `Data.search_words` (the words of q and a, from providers.words), one
 interface over two backends chosen like the vector ones (by database vendor):
 
-- PostgreSQL: `to_tsvector('simple', search_words)` under a GIN expression index, ranked by
-  `ts_rank_cd`.
+- PostgreSQL: a stored `search_vector` tsvector (generated from search_words) under a GIN
+  index, ranked BM25-style: each word weighted by its IDF in the searched datasets, words in
+  most chunks kept out of the candidate set (postgres.py).
 - SQLite: the FTS5 table `datasets_data_fts` (kept in sync by triggers), ranked by `bm25()`.
 
 Query words are matched as literal terms, any of them (OR): no user text is ever parsed as
@@ -23,7 +24,7 @@ MAX_QUERY_WORDS = 64
 @dataclass(frozen=True)
 class TextHit:
     data_id: str
-    score: float  # ts_rank_cd (PostgreSQL) / -bm25 (SQLite): higher is better
+    score: float  # IDF-weighted ts_rank (PostgreSQL) / -bm25 (SQLite): higher is better
 
 
 class FullTextBackend(Protocol):
