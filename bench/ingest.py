@@ -47,13 +47,14 @@ import resource
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.databases import NAMES, throwaway_database  # noqa: E402 (after the path insert)
 
 EMBEDDINGS = ("builtin", "local")
 
@@ -89,24 +90,10 @@ def main() -> None:
     results = []
     try:
         for name in args.databases.split(","):
-            if name == "sqlite":
-                with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
-                    results.append(run_child(args, "sqlite", f"sqlite:///{folder}/bench.sqlite3"))
-            elif name == "postgres":
-                url = os.environ.get("TEST_DATABASE_URL")
-                if url:
-                    results.append(run_child(args, "postgres", url))
-                    continue
-                import pgserver
-
-                with tempfile.TemporaryDirectory(prefix="bench-ingest-pg-") as folder:
-                    server = pgserver.get_server(folder, cleanup_mode="stop")
-                    try:
-                        results.append(run_child(args, "postgres", server.get_uri()))
-                    finally:
-                        server.cleanup()
-            else:
+            if name not in NAMES:
                 parser.error(f"unknown database {name!r}")
+            with throwaway_database(name, prefix="bench-ingest-") as url:
+                results.append(run_child(args, name, url))
     finally:
         provider.terminate()
         provider.wait()

@@ -16,6 +16,7 @@ from soupsieve import SelectorSyntaxError
 
 from .charset import decode_text
 from .errors import DocumentUnreadable
+from .pipe_tables import pipe_table
 
 _DROP = frozenset(
     "script style noscript template iframe frame frameset object embed svg canvas math head title "
@@ -119,20 +120,12 @@ def _render(node: Tag, out: list[str]) -> None:
 
 def _table(table: Tag) -> str:
     """A Markdown pipe table: the first row (its <th> row when there is one) is the header."""
-    rows = []
-    for tr in table.find_all("tr"):
-        if tr.find_parent("table") is not table:  # a nested table's rows
-            continue
-        cells = [_inline(c).replace("|", "\\|") for c in tr.find_all(["td", "th"], recursive=False)]
-        if any(cells):
-            rows.append(cells)
-    if not rows:
-        return ""
-    width = max(len(r) for r in rows)
-    rows = [r + [""] * (width - len(r)) for r in rows]
-    lines = ["| " + " | ".join(rows[0]) + " |", "| " + " | ".join(["---"] * width) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    return "\n".join(lines)
+    rows = [
+        [_inline(cell) for cell in tr.find_all(["td", "th"], recursive=False)]
+        for tr in table.find_all("tr")
+        if tr.find_parent("table") is table  # not a nested table's rows
+    ]
+    return pipe_table(rows)
 
 
 def _tidy(text: str) -> str:

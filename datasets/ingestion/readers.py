@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .charset import decode_text
 from .errors import DocumentUnreadable, UnsupportedFileType
 from .html import html_to_text
+from .pipe_tables import pipe_table
 
 __all__ = ["SUPPORTED_EXTENSIONS", "DocumentUnreadable", "ReadDocument", "UnsupportedFileType", "read_document"]
 
@@ -112,17 +113,7 @@ def _docx_paragraph(paragraph) -> str:
 
 
 def _docx_table(table) -> str:
-    rows = []
-    for row in table.rows:
-        cells = [" ".join(c.text.split()).replace("|", "\\|") for c in row.cells]
-        if any(cells):
-            rows.append(cells)
-    if not rows:
-        return ""
-    width = max(len(r) for r in rows)
-    rows = [r + [""] * (width - len(r)) for r in rows]
-    lines = ["| " + " | ".join(rows[0]) + " |", "| " + " | ".join(["---"] * width) + " |"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+    return pipe_table([[" ".join(cell.text.split()) for cell in row.cells] for row in table.rows])
 
 
 def _read_csv(content: bytes, filename: str) -> ReadDocument:
