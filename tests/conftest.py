@@ -1,23 +1,15 @@
 """Fixtures shared by every test: teams, apps, keys and API clients that send them; a fake
 OpenAI-compatible provider (tests/fake_provider.py) and a live server process that calls it."""
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import pytest
-import requests
 from rest_framework.test import APIClient
 
 from chat.models import App
 from keys import services
 from keys.models import Team
 from tests.issued_keys import IssuedKey
+from tests.live_servers import provider_models_json, uvicorn_server
 
 
 @pytest.fixture(autouse=True)
@@ -131,24 +123,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
 
 
-def database_url(settings_dict: dict) -> str:
-    """A DATABASE_URL (as django-environ reads it) for the database `settings_dict` describes."""
-    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
-    # Query parameters become OPTIONS again (e.g. pgserver's `host=/socket/dir`).
-    options = {k: v for k, v in (settings_dict.get("OPTIONS") or {}).items() if isinstance(v, (str, int))}
-    host, port = settings_dict.get("HOST") or "", settings_dict.get("PORT") or ""
-    if host.startswith("/"):  # a unix-socket directory cannot go in the URL's host part
-        options["host"], host = host, ""
-        if port:
-            options["port"], port = port, ""
-    user = quote(settings_dict.get("USER") or "", safe="")
-    password = quote(settings_dict.get("PASSWORD") or "", safe="")
-    netloc = f"{user}:{password}@{host}" + (f":{port}" if port else "")
-    query = f"?{urlencode(options)}" if options else ""
-    return f"postgresql://{netloc}/{quote(settings_dict['NAME'], safe='')}{query}"
-
-
 # --- the fake model provider --------------------------------------------------------------
 
 FAKE_PROVIDER_KEY = "test-provider-key"
@@ -174,18 +148,6 @@ def fake_provider(_fake_provider_server):
     return _fake_provider_server
 
 
-def provider_models_json(provider) -> str:
-    """AI_MODELS declaring `fake-llm`, `fake-embedding` (64 dimensions) and `fake-rerank` at `provider`."""
-    common = {"baseUrl": provider.base_url, "apiKey": provider.api_key}
-    return json.dumps(
-        [
-            {"name": "fake-llm", "type": "llm", "maxContext": 16000, "maxResponse": 4000, **common},
-            {"name": "fake-embedding", "type": "embedding", "maxContext": 8000, "dimensions": 64, **common},
-            {"name": "fake-rerank", "type": "rerank", "timeout": 10, **common},
-        ]
-    )
-
-
 @pytest.fixture
 def provider_models(settings, fake_provider):
     """Point the server's models at the fake provider (`fake-llm` is the default LLM).
@@ -201,69 +163,13 @@ def provider_models(settings, fake_provider):
 # --- a live server process ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, _fake_provider_server, tmp_path_factory):
     """Base URL (http://127.0.0.1:PORT) of `uvicorn config.asgi:application` run as a subprocess
-    on the test database, its models at the fake provider, with no rate limit.
+    on the test database, its models at the fake provider, with no rate limit, and a
+    `db_worker` beside it as `make run` starts one (tests/live_servers.py).
 
     Tests using it must also use `transactional_db`: rows they create are then committed, so
     the subprocess sees them (and the tables are flushed after each test)."""
-    from django.db import connection
-
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "CONN_MAX_AGE": "0",  # no idle connection may outlive a request (the test db is dropped)
-        "AI_MODELS": provider_models_json(_fake_provider_server),
-        "AI_MODELS_FILE": "",
-        "DEFAULT_LLM_MODEL": "fake-llm",
-        "API_KEY_RATE": "",
-    }
-    folder = tmp_path_factory.mktemp("live-server")
-    log_path = folder / "uvicorn.log"
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
-               "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off"]
-    # The background worker beside it, as `make run` starts one: files and links are read and
-    # chunks embedded there ([API] for the knowledge-base e2e tests).
-    worker_command = [sys.executable, "manage.py", "db_worker", "--interval", "0.2",
-                      "--no-startup-delay", "--no-reload"]
-    root = Path(__file__).resolve().parent.parent
-    # Files, not pipes: a full pipe would block the process.
-    with open(log_path, "wb") as log, open(folder / "worker.log", "wb") as worker_log:
-        process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-        worker = subprocess.Popen(worker_command, cwd=root, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_serving(url, process, log_path)
-        yield url
-    finally:
-        for child in (worker, process):
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if requests.get(f"{url}/api/schema/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    log = log_path.read_text(errors="replace")[-4000:]
-    pytest.fail(f"the live server did not start (exit code {process.poll()}); its log:\n{log}")
+    with uvicorn_server(_fake_provider_server, tmp_path_factory.mktemp("live-server"), with_worker=True) as server:
+        yield server.url

@@ -351,7 +351,7 @@ def test_provider_models_points_the_configuration_at_the_fake(provider_models):
 def test_a_changed_ai_models_setting_takes_effect_without_clearing_a_cache(settings, fake_provider):
     # providers.registry caches with functools.cache keyed on the raw setting strings.
     from providers import registry
-    from tests.conftest import provider_models_json
+    from tests.live_servers import provider_models_json
 
     settings.AI_MODELS_FILE = ""
     settings.AI_MODELS = provider_models_json(fake_provider)

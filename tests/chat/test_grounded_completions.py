@@ -250,7 +250,7 @@ def test_a_failed_search_answers_502_and_stores_the_turn_with_the_error(app, app
 
 
 def test_a_slow_embedding_provider_answers_504(app, app_key, team, fake_provider, settings):
-    from tests.conftest import provider_models_json
+    from tests.live_servers import provider_models_json
 
     declared = json.loads(provider_models_json(fake_provider))
     for model in declared:

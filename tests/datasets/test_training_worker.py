@@ -17,7 +17,7 @@ from datasets.services.data import NewData, insert_data
 from keys.models import ApiKey
 from providers.embeddings import lexical_embedding
 from providers.words import words
-from tests.conftest import database_url
+from tests.live_servers import database_url
 from tests.datasets.storage_helpers import make_collection, make_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

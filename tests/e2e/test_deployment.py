@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from chat.models import Chat
-from tests.conftest import _free_port
-from tests.e2e.live_servers import uvicorn_server
+from tests.live_servers import free_port
+from tests.live_servers import uvicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -37,7 +37,7 @@ def make_run_server_command(port: int, **make_vars: str) -> list[str]:
 def test_x_forwarded_for_is_believed_only_from_configured_proxies(
     app_key, _fake_provider_server, tmp_path, make_vars, stored_ip
 ):
-    command = make_run_server_command(_free_port(), **make_vars)
+    command = make_run_server_command(free_port(), **make_vars)
     assert "--forwarded-allow-ips" in command
     os.environ.pop("FORWARDED_ALLOW_IPS", None)  # only what the command says counts
     with uvicorn_server(_fake_provider_server, tmp_path, command=command) as server:

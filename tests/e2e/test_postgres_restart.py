@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.e2e.live_servers import uvicorn_server
+from tests.live_servers import uvicorn_server
 from tests.postgres_control import require_controllable_postgres, restart_postgres
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
