@@ -114,6 +114,17 @@ class RateLimited(ApiError):
         self.wait = wait_seconds  # DRF's name on Throttled: the renderer sends it as Retry-After
 
 
+class DatabaseUnavailable(ApiError):
+    """The database could not be reached or answered with a transient failure (server down or
+    restarting, no pooled connection in time, a lock or serialisation conflict): worth a retry."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    body_code = 503
+    status_text = "databaseUnavailable"
+    default_detail = "The database is unavailable at the moment; retry shortly."
+    wait = 5  # sent as Retry-After
+
+
 class UpstreamError(ApiError):
     """The model provider failed (bad status, broken connection, malformed answer)."""
 

@@ -11,13 +11,14 @@ import math
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from config.envelope import envelope
-from config.errors import BEARER_CHALLENGE, ApiError, InternalError, RequestTooLarge
+from config.errors import BEARER_CHALLENGE, ApiError, DatabaseUnavailable, InternalError, RequestTooLarge
 from config.validation import validation_message
 
 logger = logging.getLogger("config.api")
@@ -54,6 +55,9 @@ def as_api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
         return exceptions.PermissionDenied()
+    if isinstance(exc, OperationalError):  # transient: a 503 to retry, not a 500 to report
+        logger.warning("Database unavailable: %s", exc)
+        return DatabaseUnavailable()
     return exc
 
 

@@ -37,6 +37,7 @@ ERRORS = {
     403: "The key may not call this endpoint (e.g. an app key on a dataset endpoint).",
     404: "Not found, or another team's.",
     429: "Too many requests for this key (see Retry-After).",
+    503: "The database is unavailable for a moment (see Retry-After).",
 }
 BODY_ERRORS = {
     413: "Request body too large.",

@@ -91,6 +91,7 @@ def add_chat_completions(result, generator, request, public):
             ("400", "Bad request"), ("401", "Missing or invalid key"), ("402", "Usage cap reached"),
             ("403", "Key outside its scope"), ("404", "App not found"), ("429", "Rate limited"),
             ("502", "Model provider (or the dataset search's embedding) failed"),
+            ("503", "Database unavailable for a moment (see Retry-After)"),
             ("504", "Model provider (or the dataset search's embedding) timed out"),
         ]
     }

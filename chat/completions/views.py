@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from chat.completions.services import Turn, prepare_turn, record_failure, release_connection, save_answer
 from chat.completions.streaming import store_interrupted, stream_events
 from config.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, RequestTooLarge
-from config.exception_handler import JSON_OPTIONS, error_json_response
+from config.exception_handler import JSON_OPTIONS, as_api_exception, error_json_response
 from config.json_input import parse_json
 from keys.access import authenticate_and_throttle
 from providers import chat_models
@@ -43,8 +43,11 @@ async def chat_completions(request):
         return await whole_answer(turn)
     except ApiError as exc:
         return error_response(exc)
-    except Exception:
+    except Exception as exc:
         # Never Django's error page (HTML under DEBUG): the envelope and OpenAI's `error`.
+        known = as_api_exception(exc)  # e.g. the database unavailable: a 503 to retry
+        if isinstance(known, ApiError):
+            return error_response(known)
         logger.exception("Chat completion failed")
         return error_response(InternalError())
 

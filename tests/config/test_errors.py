@@ -133,3 +133,37 @@ def test_the_root_is_a_landing_page_linking_docs_and_admin(client, db):
     assert "FastGPT-compatible" in html
     assert 'href="/api/docs/"' in html and 'href="/admin/"' in html
     assert "createsuperuser" in html
+
+
+def test_a_database_outage_is_a_503_to_retry_not_a_500(api, monkeypatch):
+    """An OperationalError (server down or restarting, no pooled connection in time, a lock)
+    is transient: 503 with Retry-After, the envelope naming it."""
+    from django.db import OperationalError
+
+    from datasets import selectors
+
+    def down(**kwargs):
+        raise OperationalError("couldn't get a connection after 10.00 sec")
+
+    monkeypatch.setattr(selectors, "list_datasets", down)
+    response = api.post("/api/core/dataset/list", {}, format="json")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["statusText"] == "databaseUnavailable"
+    assert "couldn't get a connection" not in response.content.decode()  # no internals shown
+
+
+def test_a_database_outage_in_chat_is_a_503_with_the_openai_error(app_key, monkeypatch):
+    from django.db import OperationalError
+
+    from chat.completions import views
+    from tests.chat.completion_calls import post
+
+    def down(request):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(views, "start_turn", down)
+    answer = post({"messages": [{"role": "user", "content": "hi"}]}, key=app_key)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json()["error"]["type"] == "databaseUnavailable"
