@@ -154,7 +154,6 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
         conversation = history + prompting.request_messages([question])
     else:
         conversation = prompting.request_messages(messages)
-    grounding = grounding_for(app)
     turn = Turn(
         auth=auth,
         app=app,
@@ -179,6 +178,8 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
     if model_error is None:
         # What the question costs is known before the call; the answer is settled after it.
         turn.reserved = reserve_usage(key=auth.key, points=estimate_messages(turn.provider_messages))
+        # One query for an app with no dataset (issue 11's single read will fold it in).
+        grounding = grounding_for(app)
         if grounding is not None:
             ground_turn(turn, grounding)
     return turn
