@@ -12,7 +12,9 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from keys import services
@@ -21,6 +23,12 @@ from keys.models import ApiKey, Team
 
 ISSUED_TEMPLATE = "admin/keys/apikey/key_issued.html"
 REVOKE_TEMPLATE = "admin/keys/apikey/revoke_confirmation.html"
+FIND_TEMPLATE = "admin/keys/apikey/find_key.html"
+USE_FIND_PAGE = (
+    "That looks like a whole key. Paste whole keys into “Find a key by its secret” instead: "
+    "the search box puts what you type into the page's address, and so into browser history "
+    "and access logs."
+)
 ALREADY_ISSUED = (
     "This form was already submitted: its key was shown once and is not shown again. "
     "Nothing new was issued."
@@ -29,6 +37,11 @@ ALREADY_ISSUED = (
 
 def new_issue_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def _looks_like_a_key(term: str) -> bool:
+    term = term.strip()
+    return term.startswith(KEY_PREFIX) and len(term) > len(KEY_PREFIX) + 20
 
 
 @admin.register(Team)
@@ -55,6 +68,12 @@ class ApiKeyAddForm(forms.ModelForm):
         if not self.errors and not services.claim_issue_token(token=data.get("issue_token", "")):
             raise forms.ValidationError(ALREADY_ISSUED, code="already_issued")
         return data
+
+
+class FindKeyForm(forms.Form):
+    key = forms.CharField(
+        label="API key", strip=True, widget=forms.PasswordInput(attrs={"autocomplete": "off", "size": 60}),
+    )
 
 
 class KeyActionForm(helpers.ActionForm):
@@ -127,7 +146,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = [StateFilter, ScopeFilter, "team"]
     list_select_related = ["team", "app"]
     search_fields = ["name", "prefix", "team__name", "app__name"]
-    search_help_text = "Name, key prefix, team or app — or paste a whole key to find its row."
+    search_help_text = "Name, key prefix, team or app. To find a key from its secret, use “Find a key by its secret”."
+    change_list_template = "admin/keys/apikey/change_list.html"
     actions = ["rotate_selected", "revoke_selected"]
     action_form = KeyActionForm
     # The hash is never a field of any form or page.
@@ -146,13 +166,35 @@ class ApiKeyAdmin(admin.ModelAdmin):
             turns_made=_count_of("chat.ChatItem", chat__api_key=OuterRef("pk"), obj="AI"),
         )
 
+    def get_urls(self):
+        find = path("find/", self.admin_site.admin_view(self.find_key_view), name="keys_apikey_find")
+        return [find, *super().get_urls()]
+
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if term.startswith(KEY_PREFIX) and len(term) > len(KEY_PREFIX) + 20:
-            # A pasted key: found by its hash (the key itself is nowhere to search).
-            secret, _ = split_legacy_key(term)
-            return queryset.filter(key_hash=hash_key(secret)), False
+        if _looks_like_a_key(search_term):
+            # Searching for it would work (by hash), but the secret is already in a GET URL by
+            # now; steer the operator to the POST form rather than make this a habit.
+            self.message_user(request, USE_FIND_PAGE, messages.WARNING)
+            return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
+
+    def find_key_view(self, request):
+        """A whole key pasted into a POST form (never a URL), found by its hash: the key's
+        page, or the form again saying no key matches."""
+        form = FindKeyForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            secret, _ = split_legacy_key(form.cleaned_data["key"])
+            found = self.get_queryset(request).filter(key_hash=hash_key(secret)).first()
+            if found is not None:
+                return redirect(reverse("admin:keys_apikey_change", args=[found.pk]))
+            form.add_error("key", "No key matches. It may have been typed wrongly, or deleted.")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Find a key by its secret",
+            "form": form,
+        }
+        return TemplateResponse(request, FIND_TEMPLATE, context)  # admin_view: never cached
 
     @admin.display(description="key")
     def prefix_shown(self, obj) -> str:

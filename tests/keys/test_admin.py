@@ -191,13 +191,43 @@ def test_the_list_filters_by_state_and_scope(admin_client, make_key, team, app, 
     assert "over cap" in page and "global (whole team)" in page
 
 
-def test_a_pasted_whole_key_finds_its_row(admin_client, make_key, team):
+def test_a_pasted_whole_key_finds_its_row_through_a_post_form(admin_client, make_key, team):
     wanted = make_key(team, name="wanted")
     make_key(team, name="other")
+    page = admin_client.get("/admin/keys/apikey/").content.decode()
+    assert "/admin/keys/apikey/find/" in page  # linked from the list
+
+    found = admin_client.post("/admin/keys/apikey/find/", {"key": f"  {wanted.plaintext} "})
+    assert found.status_code == 302
+    assert found["Location"] == f"/admin/keys/apikey/{wanted.row.pk}/change/"
+
+    legacy = admin_client.post("/admin/keys/apikey/find/", {"key": f"{wanted.plaintext}-someAppId"})
+    assert legacy["Location"] == f"/admin/keys/apikey/{wanted.row.pk}/change/"
+
+
+def test_a_key_that_matches_nothing_is_said_so_and_not_echoed(admin_client, make_key, team):
+    make_key(team, name="wanted")
+    missing = "fastgpt-" + "x" * 40
+    response = admin_client.post("/admin/keys/apikey/find/", {"key": missing})
+    html = response.content.decode()
+    assert response.status_code == 200 and "No key matches" in html
+    assert missing not in html  # a password field: the secret is not written back
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_find_page_is_for_staff_only(client, make_key, team):
+    wanted = make_key(team, name="wanted")
+    response = client.post("/admin/keys/apikey/find/", {"key": wanted.plaintext})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_whole_key_in_the_search_box_is_not_searched_and_steers_to_the_form(admin_client, make_key, team):
+    wanted = make_key(team, name="wanted")
     from urllib.parse import quote
 
-    html = admin_client.get(f"/admin/keys/apikey/?q={quote(wanted.plaintext)}").content.decode()
-    assert ">wanted<" in html and ">other<" not in html
+    html = admin_client.get(f"/admin/keys/apikey/?q={quote(wanted.plaintext)}", follow=True).content.decode()
+    assert ">wanted<" not in html
+    assert "Find a key by its secret" in html and "access logs" in html
 
 
 def test_the_list_counts_each_keys_chats_and_turns(admin_client, app_key, make_key, team, app):
