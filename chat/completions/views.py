@@ -3,8 +3,8 @@
 A plain async Django view rather than a DRF view: DRF views are synchronous, and a stream
 relayed from the model must not hold a thread for its whole life — one process has to keep a
 thousand streams open (docs/benchmarks.md). The key check and rate limit are DRF's own classes
-(keys/access.py); the database work runs in two short sync steps (services.py); the model call
-in between is awaited on the event loop.
+(keys/access.py); the database work runs in two short sync steps (services.py), one round
+trip each (turn_store.py); the model call in between is awaited on the event loop.
 """
 
 import asyncio
@@ -18,10 +18,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from chat.completions.services import Turn, prepare_turn, record_failure, release_connection, save_answer
 from chat.completions.streaming import store_interrupted, stream_events
-from config.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, RequestTooLarge
+from config.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, MissingCredential, RequestTooLarge
 from config.exception_handler import JSON_OPTIONS, as_api_exception, error_json_response
 from config.json_input import parse_json
-from keys.access import authenticate_and_throttle
+from keys.authentication import credential_of
 from providers import chat_models
 from providers.chat_models import estimated_usage
 from providers.errors import ProviderError
@@ -53,11 +53,18 @@ async def chat_completions(request):
 
 
 def start_turn(request) -> Turn:
-    """The key check and rate limit (as for every endpoint), then the turn's preparation: one
-    sync step, after which the connection is given back."""
+    """The key check and rate limit (as for every endpoint) and the turn's preparation: one
+    sync step with one database read (services.prepare_turn), after which the connection is
+    given back. The body is parsed first, but its errors are raised after the key's."""
     try:
-        auth = authenticate_and_throttle(request)
-        return prepare_turn(auth=auth, body=parse_body(request), client_ip=request.META.get("REMOTE_ADDR", ""))
+        credential = credential_of(request.META.get("HTTP_AUTHORIZATION", ""))
+        if credential is None:
+            raise MissingCredential()
+        try:
+            body = parse_body(request)
+        except ApiError as exc:
+            body = exc
+        return prepare_turn(credential=credential, body=body, client_ip=request.META.get("REMOTE_ADDR", ""))
     finally:
         release_connection()
 
