@@ -20,14 +20,13 @@ from django.utils import timezone
 from chat.app_model import app_model
 from chat.completions import prompting
 from chat.completions.grounding import Grounding, SearchFailed, grounding_for, run_search, with_quotes
-from chat.completions.serializers import ChatCompletionIn
+from chat.completions.serializers import validated_chat_request
 from chat.completions.turn_store import TurnWrite, read_turn, taken_record_ids, write_turn
 from chat.models import App, ChatSource
 from chat.run_records import CHAT_NODE, chat_node
 from chat.value_parts import text_of, to_value
 from config.errors import ApiError, AppNotFound, BadRequest, KeyOutOfScope, UpstreamError
 from config.ids import new_object_id
-from config.validation import validated
 from keys.access import admit_and_throttle
 from keys.authentication import KeyAuth
 from keys.hashing import hash_key
@@ -137,7 +136,7 @@ def prepare_turn(*, credential: tuple[str, str | None], body: dict | ApiError, c
     data, invalid = None, body if isinstance(body, ApiError) else None
     if invalid is None:
         try:
-            data = validated(ChatCompletionIn, body)
+            data = validated_chat_request(body)
         except ApiError as exc:
             invalid = exc
     wanted_app = ((data.get("appId") if data else None) or legacy_app_id) or None
