@@ -14,6 +14,9 @@ from datetime import timedelta
 from dataclasses import dataclass, field, replace
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
@@ -21,7 +24,16 @@ from chat.app_model import app_model
 from chat.completions import prompting
 from chat.completions.grounding import Grounding, SearchFailed, grounding_for, run_search, with_quotes
 from chat.completions.serializers import validated_chat_request
-from chat.completions.turn_store import TurnWrite, read_turn, taken_record_ids, write_turn
+from chat.completions.turn_store import (
+    TurnRead,
+    TurnWrite,
+    on_loop,
+    read_turn,
+    taken_record_ids,
+    taken_record_ids_async,
+    write_turn,
+    write_turn_async,
+)
 from chat.models import App, ChatSource
 from chat.run_records import CHAT_NODE, chat_node
 from chat.value_parts import text_of, to_value
@@ -30,7 +42,7 @@ from config.ids import new_object_id
 from keys.access import admit_and_throttle
 from keys.authentication import KeyAuth
 from keys.hashing import hash_key
-from keys.services import reserve_usage, usage_account
+from keys.services import last_used_due, reserve_usage, usage_account
 from providers.chat_models import Usage
 from providers.registry import AiModel
 from providers.token_count import estimate_messages
@@ -123,36 +135,80 @@ class Turn:
         ]
 
 
-def prepare_turn(*, credential: tuple[str, str | None], body: dict | ApiError, client_ip: str) -> Turn:
-    """Admit the key, validate the request and load what the model needs, with one read
-    (chat/completions/turn_store.py). Raises ApiError.
+@dataclass(frozen=True)
+class TurnRequest:
+    """The request as the turn's read needs it: the header's credential, the validated body
+    (or why it is invalid, raised once the key is known to be good)."""
 
-    ``credential``: the secret and legacy app id of the Authorization header
-    (keys.authentication.credential_of); ``body``: the parsed body, or why it could not be.
-    Errors come in the order of every other endpoint: the key (401, 429) before the body (400,
-    413), then the app (403, 404).
-    """
-    secret, legacy_app_id = credential
+    secret: str
+    legacy_app_id: str | None
+    data: dict | None
+    invalid: ApiError | None
+    client_ip: str
+
+    @property
+    def wanted_app(self) -> str | None:
+        return ((self.data.get("appId") if self.data else None) or self.legacy_app_id) or None
+
+    def read_args(self) -> dict:
+        data = self.data or {}
+        return {
+            "key_hash": hash_key(self.secret),
+            "app_id": self.wanted_app if self.data else None,
+            "chat_id": data.get("chatId"),
+            "response_id": data.get("responseChatItemId") or None,
+        }
+
+
+def turn_request(*, credential: tuple[str, str | None], body: dict | ApiError, client_ip: str) -> TurnRequest:
+    """``credential``: the secret and legacy app id of the Authorization header
+    (keys.authentication.credential_of); ``body``: the parsed body, or why it could not be."""
     data, invalid = None, body if isinstance(body, ApiError) else None
     if invalid is None:
         try:
             data = validated_chat_request(body)
         except ApiError as exc:
             invalid = exc
-    wanted_app = ((data.get("appId") if data else None) or legacy_app_id) or None
-    read = read_turn(
-        key_hash=hash_key(secret),
-        app_id=wanted_app if data else None,
-        chat_id=data.get("chatId") if data else None,
-        response_id=(data.get("responseChatItemId") or None) if data else None,
+    secret, legacy_app_id = credential
+    return TurnRequest(secret=secret, legacy_app_id=legacy_app_id, data=data, invalid=invalid, client_ip=client_ip)
+
+
+def prepare_turn(*, credential: tuple[str, str | None], body: dict | ApiError, client_ip: str) -> Turn:
+    """Admit the key, validate the request and load what the model needs, with one read
+    (chat/completions/turn_store.py). Raises ApiError. The sync path; the event loop's is
+    the view's `begin_turn` (the read on psycopg's async pool, then `finish_turn`)."""
+    request = turn_request(credential=credential, body=body, client_ip=client_ip)
+    return finish_turn(request, read_turn(**request.read_args()))
+
+
+def finish_turn_needs_thread(read: TurnRead) -> bool:
+    """Whether `finish_turn` would touch the database (or a cache that may be one) for this
+    read: it then runs in a thread hop; else on the event loop. The usual turn — a key
+    without a cap, used within the last-used resolution, not rotated, an app without datasets,
+    the rate limit counted in local memory — needs none."""
+    key = read.key
+    if key is None:
+        return False  # refused without a query
+    return (
+        key.replaced_by_id is not None  # its usage account is read (keys.services.usage_account)
+        or key.max_usage_points >= 0  # usage reserved before the call
+        or last_used_due(key=key, now=timezone.now())  # last_used_at written
+        or read.has_datasets  # the grounding settings and the search
+        or (bool(settings.API_KEY_RATE) and not isinstance(cache, LocMemCache))  # e.g. Redis, database
     )
-    auth = admit_and_throttle(read.key, legacy_app_id=legacy_app_id)
-    if invalid is not None:
-        raise invalid
+
+
+def finish_turn(request: TurnRequest, read: TurnRead) -> Turn:
+    """The turn from its read. Errors come in the order of every other endpoint: the key (401,
+    402, 429) before the body (400, 413), then the app (403, 404)."""
+    auth = admit_and_throttle(read.key, legacy_app_id=request.legacy_app_id)
+    if request.invalid is not None:
+        raise request.invalid
+    data, client_ip = request.data, request.client_ip
     # The app: an app key's own always wins (as in FastGPT); a global key must name an app of
     # its team (in the body, or in the legacy `fastgpt-<key>-<appId>` form). Another team's
     # app is not found, as an app that exists nowhere (chat/selectors.py's scope rules).
-    if auth.key.app_id is None and not wanted_app:
+    if auth.key.app_id is None and not request.wanted_app:
         raise KeyOutOfScope(
             "Chat needs an app: use the app's API key, or send `appId` of an app of your team "
             "with a global key."
@@ -244,8 +300,39 @@ def save_turn(
     A record id the client named may have been taken by a concurrent turn since
     `prepare_turn` checked it: nothing is then written, and the turn is stored under fresh
     ids; the turn carries the ids actually stored (the answer reports those)."""
+    write = _turn_write(turn, answer, response_data, usage_points, duration, error, interrupted)
+    try:
+        try:
+            write_turn(write, atomic=turn.ids_from_client)
+        except IntegrityError:
+            if not turn.ids_from_client:  # our ids are random: they cannot clash
+                raise
+            write = _under_fresh_ids(turn, write, taken_record_ids(**_clash_args(write)))
+            write_turn(write, atomic=True)
+        turn.human_data_id, turn.ai_data_id = write.human_data_id, write.ai_data_id
+    finally:
+        release_connection()
+
+
+async def save_turn_async(
+    *, turn: Turn, answer: str, response_data: list[dict], usage_points: int, duration: float,
+    error: str = "", interrupted: bool = False,
+) -> None:
+    """`save_turn` on the event loop (psycopg's async pool; turn_store.on_loop())."""
+    write = _turn_write(turn, answer, response_data, usage_points, duration, error, interrupted)
+    try:
+        await write_turn_async(write)
+    except IntegrityError:
+        if not turn.ids_from_client:
+            raise
+        write = _under_fresh_ids(turn, write, await taken_record_ids_async(**_clash_args(write)))
+        await write_turn_async(write)
+    turn.human_data_id, turn.ai_data_id = write.human_data_id, write.ai_data_id
+
+
+def _turn_write(turn, answer, response_data, usage_points, duration, error, interrupted) -> TurnWrite:
     now = timezone.now()
-    write = TurnWrite(
+    return TurnWrite(
         team_id=turn.auth.team_id,
         app_id=turn.app.pk,
         chat_id=turn.chat_id,
@@ -271,30 +358,27 @@ def save_turn(
         # Spent points less what was reserved for this call (a failed call gives it back).
         usage_delta=max(usage_points + turn.search_points, 0) - turn.reserved,
     )
-    try:
-        try:
-            write_turn(write, atomic=turn.ids_from_client)
-        except IntegrityError:
-            if not turn.ids_from_client:  # our ids are random: they cannot clash
-                raise
-            ids = [write.human_data_id, write.ai_data_id]
-            taken = taken_record_ids(app_id=write.app_id, chat_id=write.chat_id, data_ids=ids)
-            logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
-            human_id, ai_id = (new_data_id() if i in taken or not taken else i for i in ids)
-            write = replace(write, human_data_id=human_id, ai_data_id=ai_id)
-            write_turn(write, atomic=True)
-        turn.human_data_id, turn.ai_data_id = write.human_data_id, write.ai_data_id
-    finally:
-        release_connection()
+
+
+def _clash_args(write: TurnWrite) -> dict:
+    return {"app_id": write.app_id, "chat_id": write.chat_id, "data_ids": [write.human_data_id, write.ai_data_id]}
+
+
+def _under_fresh_ids(turn: Turn, write: TurnWrite, taken: set[str]) -> TurnWrite:
+    """The taken ids replaced (all of them when none is found taken: they clashed together)."""
+    logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
+    human_id, ai_id = (
+        new_data_id() if data_id in taken or not taken else data_id
+        for data_id in (write.human_data_id, write.ai_data_id)
+    )
+    return replace(write, human_data_id=human_id, ai_data_id=ai_id)
 
 
 async def save_answer(turn: Turn, *, answer: str, usage: Usage) -> list[dict]:
     """Store a complete answer; returns the run's node records (sent with `detail`)."""
     records = turn.response_records(answer, usage)
-    await sync_to_async(save_turn)(
-        turn=turn, answer=answer, response_data=records,
-        usage_points=usage.total_tokens, duration=turn.elapsed(),
-    )
+    await _store(turn, detached=False, answer=answer, response_data=records,
+                 usage_points=usage.total_tokens, duration=turn.elapsed())
     return records
 
 
@@ -307,8 +391,17 @@ async def record_failure(
     then; the save runs on the loop's shared executor instead.
     """
     records = turn.response_records(answer, usage, error=error)
-    await sync_to_async(save_turn, thread_sensitive=not detached)(
-        turn=turn, answer=answer, response_data=records,
+    await _store(
+        turn, detached=detached, answer=answer, response_data=records,
         usage_points=usage.total_tokens if usage else 0, duration=turn.elapsed(),
         error=error, interrupted=interrupted,
     )
+
+
+async def _store(turn: Turn, *, detached: bool, **fields) -> None:
+    """`save_turn_async` on the event loop where it can (PostgreSQL, no sync caller, a key
+    whose usage account needs no query), else `save_turn` in a thread hop."""
+    if on_loop() and turn.auth.key.replaced_by_id is None:
+        await save_turn_async(turn=turn, **fields)
+    else:
+        await sync_to_async(save_turn, thread_sensitive=not detached)(turn=turn, **fields)

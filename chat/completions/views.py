@@ -16,8 +16,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chat.completions import services
 from chat.completions.services import Turn, prepare_turn, record_failure, release_connection, save_answer
 from chat.completions.streaming import store_interrupted, stream_events
+from chat.completions.turn_store import on_loop, read_turn_async
 from config.errors import ApiError, BadRequest, InternalError, MethodNotAllowed, MissingCredential, RequestTooLarge
 from config.exception_handler import JSON_OPTIONS, as_api_exception, error_json_response
 from config.json_input import parse_json
@@ -34,7 +36,7 @@ async def chat_completions(request):
     if request.method != "POST":
         return error_response(MethodNotAllowed("Use POST.", allowed=["POST"]))
     try:
-        turn = await sync_to_async(start_turn)(request)
+        turn = await begin_turn(request) if on_loop() else await sync_to_async(start_turn)(request)
         if turn.model_error is not None:
             await record_failure(turn, answer="", usage=None, error=str(turn.model_error.detail))
             return error_response(turn.model_error)
@@ -52,21 +54,50 @@ async def chat_completions(request):
         return error_response(InternalError())
 
 
+async def begin_turn(request) -> Turn:
+    """`start_turn` on the event loop (PostgreSQL: turn_store.on_loop()): the read on psycopg's
+    async pool, then the rest inline — or in one thread hop when it touches the database
+    (services.finish_turn_needs_thread: a capped, rotated or long-unused key, datasets)."""
+    credential, body = request_parts(request)
+    turn_request = services.turn_request(credential=credential, body=body, client_ip=client_ip(request))
+    read = await read_turn_async(**turn_request.read_args())
+    if services.finish_turn_needs_thread(read):
+        return await sync_to_async(finish_turn_and_release)(turn_request, read)
+    return services.finish_turn(turn_request, read)
+
+
+def finish_turn_and_release(turn_request, read) -> Turn:
+    try:
+        return services.finish_turn(turn_request, read)
+    finally:
+        release_connection()
+
+
 def start_turn(request) -> Turn:
     """The key check and rate limit (as for every endpoint) and the turn's preparation: one
     sync step with one database read (services.prepare_turn), after which the connection is
     given back. The body is parsed first, but its errors are raised after the key's."""
     try:
-        credential = credential_of(request.META.get("HTTP_AUTHORIZATION", ""))
-        if credential is None:
-            raise MissingCredential()
-        try:
-            body = parse_body(request)
-        except ApiError as exc:
-            body = exc
-        return prepare_turn(credential=credential, body=body, client_ip=request.META.get("REMOTE_ADDR", ""))
+        credential, body = request_parts(request)
+        return prepare_turn(credential=credential, body=body, client_ip=client_ip(request))
     finally:
         release_connection()
+
+
+def request_parts(request) -> tuple[tuple[str, str | None], dict | ApiError]:
+    """The Authorization header's credential (MissingCredential when absent or malformed), and
+    the parsed body or why it could not be parsed (raised only after the key is checked)."""
+    credential = credential_of(request.META.get("HTTP_AUTHORIZATION", ""))
+    if credential is None:
+        raise MissingCredential()
+    try:
+        return credential, parse_body(request)
+    except ApiError as exc:
+        return credential, exc
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def parse_body(request) -> dict:
