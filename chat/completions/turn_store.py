@@ -404,6 +404,15 @@ async def _pool() -> AsyncConnectionPool:
     return pool
 
 
+async def close_async_pool() -> None:
+    """Close this event loop's pool, if it has one (a loop that ends before the process: tests,
+    benchmarks)."""
+    entry = _async_pools.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry[1]
+        await entry[0].close()
+
+
 async def _check_connection(conn) -> None:
     """As config/postgres's check: a dead connection means the server went away, so every idle
     connection is tested and replaced at once rather than met one by one."""
