@@ -399,9 +399,13 @@ async def record_failure(
 
 
 async def _store(turn: Turn, *, detached: bool, **fields) -> None:
-    """`save_turn_async` on the event loop where it can (PostgreSQL, no sync caller, a key
-    whose usage account needs no query), else `save_turn` in a thread hop."""
-    if on_loop() and turn.auth.key.replaced_by_id is None:
-        await save_turn_async(turn=turn, **fields)
+    """Where the event loop serves the turn (turn_store.on_loop()), `save_turn_async` — or, for
+    a rotated key (its usage account is a query), `save_turn` on a thread of the loop's
+    executor; else `save_turn` in a thread hop, as Django runs sync code."""
+    if on_loop():
+        if turn.auth.key.replaced_by_id is None:
+            await save_turn_async(turn=turn, **fields)
+        else:
+            await sync_to_async(save_turn, thread_sensitive=False)(turn=turn, **fields)
     else:
         await sync_to_async(save_turn, thread_sensitive=not detached)(turn=turn, **fields)

@@ -56,13 +56,15 @@ async def chat_completions(request):
 
 async def begin_turn(request) -> Turn:
     """`start_turn` on the event loop (PostgreSQL: turn_store.on_loop()): the read on psycopg's
-    async pool, then the rest inline — or in one thread hop when it touches the database
-    (services.finish_turn_needs_thread: a capped, rotated or long-unused key, datasets)."""
+    async pool, then the rest inline — or on a thread of the loop's executor when it touches
+    the database (services.finish_turn_needs_thread: a capped, rotated or long-unused key,
+    datasets). Not a thread-sensitive hop: the lean handler gives such a request no thread of
+    its own (config/asgi.py)."""
     credential, body = request_parts(request)
     turn_request = services.turn_request(credential=credential, body=body, client_ip=client_ip(request))
     read = await read_turn_async(**turn_request.read_args())
     if services.finish_turn_needs_thread(read):
-        return await sync_to_async(finish_turn_and_release)(turn_request, read)
+        return await sync_to_async(finish_turn_and_release, thread_sensitive=False)(turn_request, read)
     return services.finish_turn(turn_request, read)
 
 
