@@ -2,9 +2,12 @@
 
 A plain async Django view rather than a DRF view: DRF views are synchronous, and a stream
 relayed from the model must not hold a thread for its whole life — one process has to keep a
-thousand streams open (docs/benchmarks.md). The key check and rate limit are DRF's own classes
-(keys/access.py); the database work runs in two short sync steps (services.py), one round
-trip each (turn_store.py); the model call in between is awaited on the event loop.
+thousand streams open (docs/benchmarks.md). The key check and rate limit are the ones DRF's
+classes run for every other endpoint (keys/access.py), on the key the turn's one read found.
+The database work is one read before the model call and one write after it (turn_store.py):
+on PostgreSQL on psycopg's async pool, with no thread hop, when the event loop serves the
+request; otherwise two short sync steps (services.py). The model call in between is awaited
+on the event loop.
 """
 
 import asyncio
