@@ -22,10 +22,10 @@ def authenticate_and_throttle(request) -> KeyAuth:
     return request.auth
 
 
-def admit_and_throttle(key: ApiKey | None, *, legacy_app_id: str | None) -> KeyAuth:
+def admit_and_throttle(key: ApiKey | None, *, legacy_app_id: str | None, now=None) -> KeyAuth:
     """As `authenticate_and_throttle`, for a key its caller already read by the request's
     secret (keys.authentication.credential_of): the chat turn reads it joined with its app."""
-    auth = admit_key(key, legacy_app_id=legacy_app_id)
+    auth = admit_key(key, legacy_app_id=legacy_app_id, now=now)
     wait = seconds_until_allowed(key_id=auth.key.pk)
     if wait is not None:
         raise RateLimited(wait)

@@ -61,12 +61,13 @@ def credential_of(header: str) -> tuple[str, str | None] | None:
     return split_legacy_key(credential)
 
 
-def admit_key(key: ApiKey | None, *, legacy_app_id: str | None = None) -> KeyAuth:
+def admit_key(key: ApiKey | None, *, legacy_app_id: str | None = None, now=None) -> KeyAuth:
     """The checks on a key read by its hash (None: no such key), in this order: unknown,
-    revoked, expired, over its usage cap. Records its use (at most once per resolution)."""
+    revoked, expired, over its usage cap. Records its use (at most once per resolution).
+    ``now``: the moment to judge by (default: now)."""
     if key is None:
         raise InvalidApiKey()
-    now = timezone.now()
+    now = now or timezone.now()
     state = key.state(now)
     if state == ApiKeyState.REVOKED:
         raise InvalidApiKey("This API key has been revoked.")

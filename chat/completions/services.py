@@ -181,7 +181,7 @@ def prepare_turn(*, credential: tuple[str, str | None], body: dict | ApiError, c
     return finish_turn(request, read_turn(**request.read_args()))
 
 
-def finish_turn_needs_thread(read: TurnRead) -> bool:
+def finish_turn_needs_thread(read: TurnRead, *, now) -> bool:
     """Whether `finish_turn` would touch the database (or a cache that may be one) for this
     read: it then runs in a thread hop; else on the event loop. The usual turn — a key
     without a cap, used within the last-used resolution, not rotated, an app without datasets,
@@ -192,16 +192,17 @@ def finish_turn_needs_thread(read: TurnRead) -> bool:
     return (
         key.replaced_by_id is not None  # its usage account is read (keys.services.usage_account)
         or key.max_usage_points >= 0  # usage reserved before the call
-        or last_used_due(key=key, now=timezone.now())  # last_used_at written
+        or last_used_due(key=key, now=now)  # last_used_at written (judged at `now`, as finish_turn's)
         or read.has_datasets  # the grounding settings and the search
         or (bool(settings.API_KEY_RATE) and not isinstance(cache, LocMemCache))  # e.g. Redis, database
     )
 
 
-def finish_turn(request: TurnRequest, read: TurnRead) -> Turn:
+def finish_turn(request: TurnRequest, read: TurnRead, *, now=None) -> Turn:
     """The turn from its read. Errors come in the order of every other endpoint: the key (401,
-    402, 429) before the body (400, 413), then the app (403, 404)."""
-    auth = admit_and_throttle(read.key, legacy_app_id=request.legacy_app_id)
+    402, 429) before the body (400, 413), then the app (403, 404). ``now``: the moment the key
+    is judged at (the one `finish_turn_needs_thread` judged at)."""
+    auth = admit_and_throttle(read.key, legacy_app_id=request.legacy_app_id, now=now)
     if request.invalid is not None:
         raise request.invalid
     data, client_ip = request.data, request.client_ip

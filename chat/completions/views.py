@@ -17,6 +17,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from chat.completions import services
@@ -66,14 +67,15 @@ async def begin_turn(request) -> Turn:
     credential, body = request_parts(request)
     turn_request = services.turn_request(credential=credential, body=body, client_ip=client_ip(request))
     read = await read_turn_async(**turn_request.read_args())
-    if services.finish_turn_needs_thread(read):
-        return await sync_to_async(finish_turn_and_release, thread_sensitive=False)(turn_request, read)
-    return services.finish_turn(turn_request, read)
+    now = timezone.now()  # one moment for both: whether the key's last use is due a write, and the write
+    if services.finish_turn_needs_thread(read, now=now):
+        return await sync_to_async(finish_turn_and_release, thread_sensitive=False)(turn_request, read, now)
+    return services.finish_turn(turn_request, read, now=now)
 
 
-def finish_turn_and_release(turn_request, read) -> Turn:
+def finish_turn_and_release(turn_request, read, now) -> Turn:
     try:
-        return services.finish_turn(turn_request, read)
+        return services.finish_turn(turn_request, read, now=now)
     finally:
         release_connection()
 
