@@ -20,8 +20,9 @@ time (c=1), uvloop. Variants, interleaved round by round:
     themselves). A measurement of what they cost, not a safe configuration.
 
 Generic hooks count, per turn: every sync_to_async hop by the function it runs (and that
-function's own CPU in its thread), every SQL statement (and its wall time, driver and
-database included). Also measured: the CPU of one bare hop (`await sync_to_async(noop)()`
+function's own CPU in its thread), every SQL statement — through Django's cursor, or on
+psycopg's async pool (`AsyncClientCursor.execute`) — and its wall time, driver and database
+included. Also measured: the CPU of one bare hop (`await sync_to_async(noop)()`
 inside a ThreadSensitiveContext, as Django runs each request) and of the provider call alone.
 
 CPU is this process's (time.process_time: every thread; the provider runs elsewhere).
@@ -132,6 +133,27 @@ class Hooks:
                         hooks.sample.append(f"{kind} {table.group(1) if table else ''}".strip())
 
             setattr(utils.CursorWrapper, method, wrapper)
+
+        # The turn's statements on psycopg's async pool (chat/completions/turn_store.py).
+        import psycopg
+
+        original_async = psycopg.AsyncClientCursor.execute
+
+        async def async_execute(cursor, query, *args, **kwargs):
+            if not hooks.on:
+                return await original_async(cursor, query, *args, **kwargs)
+            started = time.perf_counter()
+            try:
+                return await original_async(cursor, query, *args, **kwargs)
+            finally:
+                hooks.sql_wall += time.perf_counter() - started
+                sql = query if isinstance(query, str) else str(query)
+                kind = " ".join(sql.split()[:1]).upper() + " (async pool)"
+                hooks.statements[kind] += 1
+                if hooks.keep_sample:
+                    hooks.sample.append(kind)
+
+        psycopg.AsyncClientCursor.execute = async_execute
 
 
 def scope_for(key: str, body: bytes) -> dict:

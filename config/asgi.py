@@ -82,10 +82,20 @@ class InlineMiddleware:
 class LeanHandler(ASGIHandler):
     """Django's ASGI handler with the lean middleware chain.
 
-    Each request still runs its sync steps on an executor thread of its own (Django's
-    ThreadSensitiveContext): measured, one long-lived thread for every request cut ~0.5 ms of
-    CPU per turn but serialised the database waits of concurrent turns (PostgreSQL, c=32:
-    100 → 88 req/s, 71 → 46 with a chatId; docs/benchmarks.md)."""
+    Where the turn's database work runs on the event loop (PostgreSQL: psycopg's async pool,
+    chat/completions/turn_store.py `on_loop`), a request gets no executor thread of its own
+    (Django's ThreadSensitiveContext): its only thread-sensitive hops are the request signals'
+    receivers, microseconds on asgiref's one shared thread, and the turn's rare sync steps run
+    on the loop's executor. A thousand streams opened at once then start no thousand threads.
+    Elsewhere (SQLite; a sync caller such as Django's test client) each request keeps its own
+    thread, as in Django: one shared thread for every request's database steps serialised the
+    waits of concurrent turns (PostgreSQL, c=32: 100 → 88 req/s; docs/benchmarks.md)."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and on_loop():
+            await self.handle(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
     def load_middleware(self, is_async=False):
         """As BaseHandler.load_middleware, over `lean_middleware()`, always async."""
@@ -137,6 +147,7 @@ class Router:
 
 
 full_application = get_asgi_application()
+from chat.completions.turn_store import on_loop  # noqa: E402 (its models need django.setup() first)
 if settings.SERVE_STATIC:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 

@@ -1,11 +1,12 @@
 """The key check and rate limit for a view outside DRF (the async chat-completions view).
 
-It runs the very classes DRF runs for every other endpoint, in DRF's order (authenticate,
-then throttle), so there is one place for both."""
+It runs the very classes and checks DRF runs for every other endpoint, in DRF's order
+(authenticate, then throttle), so there is one place for both."""
 
 from config.errors import MissingCredential, RateLimited
-from keys.authentication import ApiKeyAuthentication, KeyAuth
-from keys.throttling import ApiKeyRateThrottle
+from keys.authentication import ApiKeyAuthentication, KeyAuth, admit_key
+from keys.models import ApiKey
+from keys.throttling import ApiKeyRateThrottle, seconds_until_allowed
 
 
 def authenticate_and_throttle(request) -> KeyAuth:
@@ -19,3 +20,13 @@ def authenticate_and_throttle(request) -> KeyAuth:
     if not throttle.allow_request(request, None):
         raise RateLimited(throttle.wait())
     return request.auth
+
+
+def admit_and_throttle(key: ApiKey | None, *, legacy_app_id: str | None, now=None) -> KeyAuth:
+    """As `authenticate_and_throttle`, for a key its caller already read by the request's
+    secret (keys.authentication.credential_of): the chat turn reads it joined with its app."""
+    auth = admit_key(key, legacy_app_id=legacy_app_id, now=now)
+    wait = seconds_until_allowed(key_id=auth.key.pk)
+    if wait is not None:
+        raise RateLimited(wait)
+    return auth

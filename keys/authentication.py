@@ -39,21 +39,35 @@ def authenticate_header_value(header: str) -> KeyAuth | None:
     """Check an Authorization header's value: None when absent, else the key it names.
 
     Raises MissingCredential (malformed), InvalidApiKey (unknown, revoked, expired) or
-    UsageCapReached. Used by the DRF class below (which keys/access.py also runs for the
-    async chat view).
+    UsageCapReached. Used by the DRF class below (which keys/access.py also runs); the chat
+    turn reads the key with its app in one query and calls `credential_of` and `admit_key`.
     """
+    credential = credential_of(header)
+    if credential is None:
+        return None
+    secret, legacy_app_id = credential
+    return admit_key(key_for_secret(key=secret), legacy_app_id=legacy_app_id)
+
+
+def credential_of(header: str) -> tuple[str, str | None] | None:
+    """The secret (and legacy app id) of an Authorization header; None when absent.
+    Raises MissingCredential when malformed."""
     if not header.strip():
         return None
     scheme, _, credential = header.strip().partition(" ")
     credential = credential.strip()
     if scheme.lower() != "bearer" or not credential or " " in credential:
         raise MissingCredential()
+    return split_legacy_key(credential)
 
-    secret, legacy_app_id = split_legacy_key(credential)
-    key = key_for_secret(key=secret)
+
+def admit_key(key: ApiKey | None, *, legacy_app_id: str | None = None, now=None) -> KeyAuth:
+    """The checks on a key read by its hash (None: no such key), in this order: unknown,
+    revoked, expired, over its usage cap. Records its use (at most once per resolution).
+    ``now``: the moment to judge by (default: now)."""
     if key is None:
         raise InvalidApiKey()
-    now = timezone.now()
+    now = now or timezone.now()
     state = key.state(now)
     if state == ApiKeyState.REVOKED:
         raise InvalidApiKey("This API key has been revoked.")

@@ -93,11 +93,17 @@ def revoke_api_key(*, key: ApiKey) -> ApiKey:
     return key
 
 
+def last_used_due(*, key: ApiKey, now: datetime) -> bool:
+    """Whether `touch_last_used` would write (its last write is older than the resolution)."""
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
+    return key.last_used_at is None or now - key.last_used_at >= resolution
+
+
 def touch_last_used(*, key: ApiKey, now: datetime) -> None:
     """Record use, writing at most once per API_KEY_LAST_USED_RESOLUTION seconds per key."""
-    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
-    if key.last_used_at is not None and now - key.last_used_at < resolution:
+    if not last_used_due(key=key, now=now):
         return
+    resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
     # The condition makes concurrent requests of several processes write once, not each.
     ApiKey.objects.filter(pk=key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - resolution)

@@ -1,35 +1,48 @@
 """One chat turn's database work, in two short sync steps around the model call.
 
-`prepare_turn` validates the request (the key is already checked and counted, see
-keys/access.py) and loads the history; `save_turn` writes the question and the answer in one
-transaction. Between them the model call holds no database connection and no transaction,
-however long it takes.
+`prepare_turn` admits the key (keys/access.py), validates the request and loads the app and
+the history in one read; `save_turn` writes the chat, the question, the answer and the usage
+in one write (both in chat/completions/turn_store.py). Between them the model call holds no
+database connection and no transaction, however long it takes.
 """
 
 import logging
+import secrets
+import string
 import time
 from datetime import timedelta
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import IntegrityError, connection
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 
 from chat.app_model import app_model
 from chat.completions import prompting
 from chat.completions.grounding import Grounding, SearchFailed, grounding_for, run_search, with_quotes
-from chat.completions.serializers import ChatCompletionIn
-from chat.history.selectors import recent_records, record_exists
-from chat.models import App, Chat, ChatItem, ChatRole, ChatSource
+from chat.completions.serializers import validated_chat_request
+from chat.completions.turn_store import (
+    TurnRead,
+    TurnWrite,
+    on_loop,
+    read_turn,
+    taken_record_ids,
+    taken_record_ids_async,
+    write_turn,
+    write_turn_async,
+)
+from chat.models import App, ChatSource
 from chat.run_records import CHAT_NODE, chat_node
-from chat.selectors import app_for_key, find_chat
 from chat.value_parts import text_of, to_value
-from config.errors import ApiError, BadRequest, KeyOutOfScope, UpstreamError
+from config.errors import ApiError, AppNotFound, BadRequest, KeyOutOfScope, UpstreamError
 from config.ids import new_object_id
-from config.validation import validated
+from keys.access import admit_and_throttle
 from keys.authentication import KeyAuth
-from keys.services import add_usage, reserve_usage
+from keys.hashing import hash_key
+from keys.services import last_used_due, reserve_usage, usage_account
 from providers.chat_models import Usage
 from providers.registry import AiModel
 from providers.token_count import estimate_messages
@@ -38,12 +51,18 @@ logger = logging.getLogger(__name__)
 
 TITLE_CHARS = 20
 DATA_ID_LENGTH = 22
+_ID_ALPHABET = string.ascii_letters + string.digits
 INTERRUPTED = "The client disconnected before the answer was complete."
 
 
 def new_data_id() -> str:
-    """A record id like FastGPT's nanoid (22 letters and digits)."""
-    return get_random_string(DATA_ID_LENGTH)
+    """A record id like FastGPT's nanoid (22 letters and digits), uniformly random: one
+    `token_bytes` call (not one `secrets.choice` per letter), bytes ≥ 248 (= 4 × 62) dropped
+    so that each letter is equally likely."""
+    while True:
+        letters = [_ID_ALPHABET[byte % 62] for byte in secrets.token_bytes(DATA_ID_LENGTH + 10) if byte < 248]
+        if len(letters) >= DATA_ID_LENGTH:
+            return "".join(letters[:DATA_ID_LENGTH])
 
 
 def release_connection() -> None:
@@ -116,22 +135,88 @@ class Turn:
         ]
 
 
-def app_for_completion(*, auth: KeyAuth, app_id: str | None) -> App:
-    """The app to answer with: an app key's own app always wins (as in FastGPT); a global key
-    must name an app of its team (in the body, or in the legacy `fastgpt-<key>-<appId>` form)."""
-    wanted = auth.key.app_id or app_id or auth.legacy_app_id
-    if not wanted:
+@dataclass(frozen=True)
+class TurnRequest:
+    """The request as the turn's read needs it: the header's credential, the validated body
+    (or why it is invalid, raised once the key is known to be good)."""
+
+    secret: str
+    legacy_app_id: str | None
+    data: dict | None
+    invalid: ApiError | None
+    client_ip: str
+
+    @property
+    def wanted_app(self) -> str | None:
+        return ((self.data.get("appId") if self.data else None) or self.legacy_app_id) or None
+
+    def read_args(self) -> dict:
+        data = self.data or {}
+        return {
+            "key_hash": hash_key(self.secret),
+            "app_id": self.wanted_app if self.data else None,
+            "chat_id": data.get("chatId"),
+            "response_id": data.get("responseChatItemId") or None,
+        }
+
+
+def turn_request(*, credential: tuple[str, str | None], body: dict | ApiError, client_ip: str) -> TurnRequest:
+    """``credential``: the secret and legacy app id of the Authorization header
+    (keys.authentication.credential_of); ``body``: the parsed body, or why it could not be."""
+    data, invalid = None, body if isinstance(body, ApiError) else None
+    if invalid is None:
+        try:
+            data = validated_chat_request(body)
+        except ApiError as exc:
+            invalid = exc
+    secret, legacy_app_id = credential
+    return TurnRequest(secret=secret, legacy_app_id=legacy_app_id, data=data, invalid=invalid, client_ip=client_ip)
+
+
+def prepare_turn(*, credential: tuple[str, str | None], body: dict | ApiError, client_ip: str) -> Turn:
+    """Admit the key, validate the request and load what the model needs, with one read
+    (chat/completions/turn_store.py). Raises ApiError. The sync path; the event loop's is
+    the view's `begin_turn` (the read on psycopg's async pool, then `finish_turn`)."""
+    request = turn_request(credential=credential, body=body, client_ip=client_ip)
+    return finish_turn(request, read_turn(**request.read_args()))
+
+
+def finish_turn_needs_thread(read: TurnRead, *, now) -> bool:
+    """Whether `finish_turn` would touch the database (or a cache that may be one) for this
+    read: it then runs in a thread hop; else on the event loop. The usual turn — a key
+    without a cap, used within the last-used resolution, not rotated, an app without datasets,
+    the rate limit counted in local memory — needs none."""
+    key = read.key
+    if key is None:
+        return False  # refused without a query
+    return (
+        key.replaced_by_id is not None  # its usage account is read (keys.services.usage_account)
+        or key.max_usage_points >= 0  # usage reserved before the call
+        or last_used_due(key=key, now=now)  # last_used_at written (judged at `now`, as finish_turn's)
+        or read.has_datasets  # the grounding settings and the search
+        or (bool(settings.API_KEY_RATE) and not isinstance(cache, LocMemCache))  # e.g. Redis, database
+    )
+
+
+def finish_turn(request: TurnRequest, read: TurnRead, *, now=None) -> Turn:
+    """The turn from its read. Errors come in the order of every other endpoint: the key (401,
+    402, 429) before the body (400, 413), then the app (403, 404). ``now``: the moment the key
+    is judged at (the one `finish_turn_needs_thread` judged at)."""
+    auth = admit_and_throttle(read.key, legacy_app_id=request.legacy_app_id, now=now)
+    if request.invalid is not None:
+        raise request.invalid
+    data, client_ip = request.data, request.client_ip
+    # The app: an app key's own always wins (as in FastGPT); a global key must name an app of
+    # its team (in the body, or in the legacy `fastgpt-<key>-<appId>` form). Another team's
+    # app is not found, as an app that exists nowhere (chat/selectors.py's scope rules).
+    if auth.key.app_id is None and not request.wanted_app:
         raise KeyOutOfScope(
             "Chat needs an app: use the app's API key, or send `appId` of an app of your team "
             "with a global key."
         )
-    return app_for_key(auth=auth, app_id=wanted)
-
-
-def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
-    """Validate the request and load what the model needs. Raises ApiError."""
-    data = validated(ChatCompletionIn, body)
-    app = app_for_completion(auth=auth, app_id=data.get("appId"))
+    if read.app is None:
+        raise AppNotFound()
+    app = read.app
     try:
         model, model_error = app_model(app), None
     except UpstreamError as exc:
@@ -141,16 +226,14 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
     messages = data["messages"]
     question = messages[-1]
 
-    stored_chat = find_chat(app=app, chat_id=chat_id)
     ai_data_id = data.get("responseChatItemId") or new_data_id()
-    if stored_chat and record_exists(chat=stored_chat, data_id=ai_data_id):
+    if read.response_id_taken:
         raise BadRequest("responseChatItemId: this id is already used in this chat.")
-    variables = {**(stored_chat.variables if stored_chat else {}), **data["variables"]}
+    variables = {**(read.chat_variables or {}), **data["variables"]}
 
     if chat_id:
         # With a chatId the history is the server's; only the last message is new.
-        recent = recent_records(chat=stored_chat, rounds=app.history_turns) if stored_chat else []
-        history = prompting.history_messages(recent)
+        history = prompting.history_messages(read.recent or [])
         conversation = history + prompting.request_messages([question])
     else:
         conversation = prompting.request_messages(messages)
@@ -178,10 +261,10 @@ def prepare_turn(*, auth: KeyAuth, body, client_ip: str) -> Turn:
     if model_error is None:
         # What the question costs is known before the call; the answer is settled after it.
         turn.reserved = reserve_usage(key=auth.key, points=estimate_messages(turn.provider_messages))
-        # One query for an app with no dataset (issue 11's single read will fold it in).
-        grounding = grounding_for(app)
-        if grounding is not None:
-            ground_turn(turn, grounding)
+        if read.has_datasets:  # known from the read: an app without datasets costs no query
+            grounding = grounding_for(app)
+            if grounding is not None:
+                ground_turn(turn, grounding)
     return turn
 
 
@@ -211,41 +294,92 @@ def save_turn(
     error: str = "",
     interrupted: bool = False,
 ) -> None:
-    """Write the question and the answer (or the error) in one transaction, then count the
-    tokens against the key (outside it: every turn of a key updates that key's row, and holding
-    the row lock until commit would serialise all of the key's turns)."""
-    now = timezone.now()
-    asked_at = now - timedelta(seconds=max(duration, 0))  # the question's time, not the answer's
+    """Write the question and the answer (or the error) and count the tokens against the key,
+    in one write (chat/completions/turn_store.py): the chat created or its variables and
+    metadata merged over what is stored at write time.
+
+    A record id the client named may have been taken by a concurrent turn since
+    `prepare_turn` checked it: nothing is then written, and the turn is stored under fresh
+    ids; the turn carries the ids actually stored (the answer reports those)."""
+    write = _turn_write(turn, answer, response_data, usage_points, duration, error, interrupted)
     try:
-        with transaction.atomic():
-            chat = Chat.objects.create(**_new_chat_fields(turn, now)) if turn.new_chat else _upsert_chat(turn, now)
-            items = [
-                ChatItem(chat=chat, data_id=turn.human_data_id, obj=ChatRole.HUMAN, value=turn.question, time=asked_at),
-                ChatItem(
-                    chat=chat,
-                    data_id=turn.ai_data_id,
-                    obj=ChatRole.AI,
-                    value=[{"type": "text", "text": {"content": answer}}] if answer else [],
-                    response_data=response_data,
-                    error_msg=error,
-                    interrupted=interrupted,
-                    duration_seconds=round(duration, 3),
-                    time=now,
-                ),
-            ]
-            _insert_items(turn, items)
-        add_usage(key=turn.auth.key, points=usage_points + turn.search_points, reserved=turn.reserved)
+        try:
+            write_turn(write, atomic=turn.ids_from_client)
+        except IntegrityError:
+            if not turn.ids_from_client:  # our ids are random: they cannot clash
+                raise
+            write = _under_fresh_ids(turn, write, taken_record_ids(**_clash_args(write)))
+            write_turn(write, atomic=True)
+        turn.human_data_id, turn.ai_data_id = write.human_data_id, write.ai_data_id
     finally:
         release_connection()
+
+
+async def save_turn_async(
+    *, turn: Turn, answer: str, response_data: list[dict], usage_points: int, duration: float,
+    error: str = "", interrupted: bool = False,
+) -> None:
+    """`save_turn` on the event loop (psycopg's async pool; turn_store.on_loop())."""
+    write = _turn_write(turn, answer, response_data, usage_points, duration, error, interrupted)
+    try:
+        await write_turn_async(write)
+    except IntegrityError:
+        if not turn.ids_from_client:
+            raise
+        write = _under_fresh_ids(turn, write, await taken_record_ids_async(**_clash_args(write)))
+        await write_turn_async(write)
+    turn.human_data_id, turn.ai_data_id = write.human_data_id, write.ai_data_id
+
+
+def _turn_write(turn, answer, response_data, usage_points, duration, error, interrupted) -> TurnWrite:
+    now = timezone.now()
+    return TurnWrite(
+        team_id=turn.auth.team_id,
+        app_id=turn.app.pk,
+        chat_id=turn.chat_id,
+        title=turn.question_text[:TITLE_CHARS] or "New chat",
+        source=ChatSource.API.value,
+        source_name=turn.auth.key.name,
+        api_key_id=turn.auth.key.pk,
+        custom_uid=turn.custom_uid,
+        variables=turn.variables,
+        request_variables=turn.request_variables,
+        metadata=turn.metadata,
+        now=now,
+        human_data_id=turn.human_data_id,
+        question=turn.question,
+        asked_at=now - timedelta(seconds=max(duration, 0)),  # the question's time, not the answer's
+        ai_data_id=turn.ai_data_id,
+        answer=[{"type": "text", "text": {"content": answer}}] if answer else [],
+        response_data=response_data,
+        error=error,
+        interrupted=interrupted,
+        duration=round(duration, 3),
+        usage_account_id=usage_account(key=turn.auth.key).pk,
+        # Spent points less what was reserved for this call (a failed call gives it back).
+        usage_delta=max(usage_points + turn.search_points, 0) - turn.reserved,
+    )
+
+
+def _clash_args(write: TurnWrite) -> dict:
+    return {"app_id": write.app_id, "chat_id": write.chat_id, "data_ids": [write.human_data_id, write.ai_data_id]}
+
+
+def _under_fresh_ids(turn: Turn, write: TurnWrite, taken: set[str]) -> TurnWrite:
+    """The taken ids replaced (all of them when none is found taken: they clashed together)."""
+    logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
+    human_id, ai_id = (
+        new_data_id() if data_id in taken or not taken else data_id
+        for data_id in (write.human_data_id, write.ai_data_id)
+    )
+    return replace(write, human_data_id=human_id, ai_data_id=ai_id)
 
 
 async def save_answer(turn: Turn, *, answer: str, usage: Usage) -> list[dict]:
     """Store a complete answer; returns the run's node records (sent with `detail`)."""
     records = turn.response_records(answer, usage)
-    await sync_to_async(save_turn)(
-        turn=turn, answer=answer, response_data=records,
-        usage_points=usage.total_tokens, duration=turn.elapsed(),
-    )
+    await _store(turn, detached=False, answer=answer, response_data=records,
+                 usage_points=usage.total_tokens, duration=turn.elapsed())
     return records
 
 
@@ -258,67 +392,21 @@ async def record_failure(
     then; the save runs on the loop's shared executor instead.
     """
     records = turn.response_records(answer, usage, error=error)
-    await sync_to_async(save_turn, thread_sensitive=not detached)(
-        turn=turn, answer=answer, response_data=records,
+    await _store(
+        turn, detached=detached, answer=answer, response_data=records,
         usage_points=usage.total_tokens if usage else 0, duration=turn.elapsed(),
         error=error, interrupted=interrupted,
     )
 
 
-def _insert_items(turn: Turn, items: list[ChatItem]) -> None:
-    """Insert the two records. A record id the client named may have been taken by a
-    concurrent turn since `prepare_turn` checked it: this turn is then stored under a fresh
-    id, and the turn carries the ids actually stored (the answer reports those)."""
-    if not turn.ids_from_client:  # our ids are random: they cannot clash
-        ChatItem.objects.bulk_create(items)
-        return
-    try:
-        with transaction.atomic():
-            ChatItem.objects.bulk_create(items)
-    except IntegrityError:
-        taken = set(
-            ChatItem.objects.filter(chat=items[0].chat, data_id__in=[i.data_id for i in items])
-            .values_list("data_id", flat=True)
-        )
-        logger.warning("Record id taken in chat %s; storing under fresh ids.", turn.chat_id)
-        for item in items:
-            if item.data_id in taken or not taken:
-                item.data_id = new_data_id()
-        ChatItem.objects.bulk_create(items)
-    turn.human_data_id, turn.ai_data_id = items[0].data_id, items[1].data_id
-
-
-def _new_chat_fields(turn: Turn, now) -> dict:
-    return {
-        "team_id": turn.auth.team_id,
-        "app": turn.app,
-        "chat_id": turn.chat_id,
-        "title": turn.question_text[:TITLE_CHARS] or "New chat",
-        "source": ChatSource.API,
-        "source_name": turn.auth.key.name,
-        "api_key_id": turn.auth.key.pk,
-        "custom_uid": turn.custom_uid,
-        "variables": turn.variables,
-        "metadata": turn.metadata,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _upsert_chat(turn: Turn, now) -> Chat:
-    """The chat named by the client, locked for this transaction; created on its first turn."""
-    chat = Chat.objects.select_for_update().filter(app=turn.app, chat_id=turn.chat_id).first()
-    if chat is None:
-        try:
-            with transaction.atomic():  # a concurrent first turn may create it first
-                return Chat.objects.create(**_new_chat_fields(turn, now))
-        except IntegrityError:
-            chat = Chat.objects.select_for_update().get(app=turn.app, chat_id=turn.chat_id)
-    # Merge over what is stored now, not what prepare_turn read: a concurrent turn may have
-    # changed it in between.
-    chat.variables = {**chat.variables, **turn.request_variables}
-    chat.metadata = {**chat.metadata, **turn.metadata}
-    chat.custom_uid = turn.custom_uid or chat.custom_uid
-    chat.updated_at = now
-    chat.save(update_fields=["variables", "metadata", "custom_uid", "updated_at"])
-    return chat
+async def _store(turn: Turn, *, detached: bool, **fields) -> None:
+    """Where the event loop serves the turn (turn_store.on_loop()), `save_turn_async` — or, for
+    a rotated key (its usage account is a query), `save_turn` on a thread of the loop's
+    executor; else `save_turn` in a thread hop, as Django runs sync code."""
+    if on_loop():
+        if turn.auth.key.replaced_by_id is None:
+            await save_turn_async(turn=turn, **fields)
+        else:
+            await sync_to_async(save_turn, thread_sensitive=False)(turn=turn, **fields)
+    else:
+        await sync_to_async(save_turn, thread_sensitive=not detached)(turn=turn, **fields)
