@@ -309,4 +309,6 @@ def retrain_failed(*, collection_ids: list[str] | None = None) -> int:
     touched |= set(stalled.values_list("collection_id", flat=True).distinct())
     for collection_id in sorted(touched):
         enqueue_training(collection_id=collection_id)
-    return reset
+    from datasets.training_qa import retrain_failed_qa  # `qa` chunks waiting for the language model
+
+    return reset + retrain_failed_qa(collection_ids=collection_ids)

@@ -90,7 +90,7 @@ def create_text_collection(
             CollectionSource.objects.create(collection=collection, content=text.encode("utf-8", "surrogatepass"))
             _enqueue_read(collection.pk)
             return collection, None
-        result = insert_data(
+        result = store_items(
             collection=collection,
             items=[NewData(q=chunk.text, chunk_index=chunk.index) for chunk in chunks],
             usage_key_id=usage_key_id,
@@ -211,7 +211,7 @@ def read_collection_source(*, collection_id: str) -> None:
         collection.raw_text_length = len(document.text)
         collection.raw_text_hash = text_hash(document.text)
         collection.save(update_fields=["raw_text_length", "raw_text_hash", "updated_at"])
-        result = insert_data(collection=collection, items=items, usage_key_id=collection.usage_key_id)
+        result = store_items(collection=collection, items=items, usage_key_id=collection.usage_key_id)
         _settle(collection, result)
         CollectionSource.objects.filter(collection=collection).delete()
 
@@ -329,10 +329,16 @@ def check_qa_possible(*, dataset: Dataset) -> None:
             "language model). Declare an LLM in AI_MODELS and make it the dataset's agentModel, or "
             "use trainingType 'chunk'."
         )
-    raise NotSupportedHere(
-        "trainingType 'qa' (questions and answers written by a language model) is not implemented "
-        "on this server yet; use trainingType 'chunk', or push your own q/a pairs with data/pushData."
-    )
+
+
+def store_items(*, collection: Collection, items: list[NewData], usage_key_id: int | None) -> InsertResult:
+    """A source's chunks into the collection: data items pending embedding, or — `qa`
+    training — chunks for the language model to write questions and answers from."""
+    if collection.training_type == TrainingType.QA:
+        from datasets.training_qa import queue_qa
+
+        return queue_qa(collection=collection, items=items, prompt=(collection.chunk_settings or {}).get("qaPrompt") or "")
+    return insert_data(collection=collection, items=items, usage_key_id=usage_key_id)
 
 
 def _check_parent(*, team_id: str, dataset: Dataset, parent_id: str | None) -> None:
