@@ -125,6 +125,10 @@ class CollectionSource(models.Model):
     )
     content = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
+    # A read that failed for now (a link's server answered 5xx, timed out…) is tried again at
+    # `read_next_at`, with backoff, up to TRAINING_MAX_ATTEMPTS reads.
+    read_attempts = models.PositiveSmallIntegerField(default=0)
+    read_next_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"source of {self.collection_id}"
