@@ -1,6 +1,7 @@
 """The production command with several worker processes (`manage.py serve --workers 2`, as
 `make serve` runs it): a key's rate limit holds in total across the processes, and a revoked
-key is refused by every process at once.
+key is refused by every process at once — with the default for several workers (no CACHE_URL:
+counters in the database) and with Redis (CACHE_URL=redis://…, a redis-server started here).
 
 Each HTTP connection is kept open and pinned to the worker process that accepted it: the test
 finds that process through /proc (the process holding the connection's socket), so it knows it
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from keys import services
+from keys.models import RateWindow
 from tests.live_servers import free_port, uvicorn_server
+from tests.redis_server import redis_server
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -88,15 +91,42 @@ def pin_connections(port: int, *, processes: int = 2, rounds: int = 30) -> dict[
     return by_pid
 
 
+@pytest.fixture(params=["database", "redis"])
+def counters(request, tmp_path):
+    """Where the server counts: "database" (serve's default for several workers: CACHE_URL
+    unset) or a Redis URL."""
+    if request.param == "database":
+        yield "database"
+    else:
+        with redis_server(tmp_path) as url:
+            yield url
+
+
 @pytest.fixture
-def workers_server(_fake_provider_server, tmp_path):
+def workers_server(_fake_provider_server, tmp_path, counters, monkeypatch):
     port = free_port()
     command = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    with uvicorn_server(_fake_provider_server, tmp_path, command=command, env={"API_KEY_RATE": f"{LIMIT}/hour"}) as server:
+    env = {"API_KEY_RATE": f"{LIMIT}/hour"}
+    if counters == "database":
+        monkeypatch.delenv("CACHE_URL", raising=False)  # the default of a multi-process run
+    else:
+        env["CACHE_URL"] = counters
+    with uvicorn_server(_fake_provider_server, tmp_path, command=command, env=env) as server:
         yield server, port
 
 
-def test_the_rate_limit_holds_in_total_across_worker_processes(workers_server, make_key, team):
+def counted(counters: str, key_id: int) -> int:
+    """The key's count in this window, read where the server keeps it."""
+    if counters == "database":
+        return RateWindow.objects.get(key_id=key_id).count
+    import redis
+
+    client = redis.Redis.from_url(counters)
+    [name] = client.keys(f"*throttle:api_key:{key_id}:*")
+    return int(client.get(name))
+
+
+def test_the_rate_limit_holds_in_total_across_worker_processes(workers_server, counters, make_key, team):
     server, port = workers_server
     key = make_key(team)
     by_pid = pin_connections(port)
@@ -110,6 +140,9 @@ def test_the_rate_limit_holds_in_total_across_worker_processes(workers_server, m
     # …and the next request is refused by either: the processes count together.
     assert first.post("/api/core/dataset/list", key.header) == 429
     assert second.post("/api/core/dataset/list", key.header) == 429
+    # Counted where the configuration says (and only there).
+    assert counted(counters, key.row.pk) == LIMIT + 2
+    assert RateWindow.objects.filter(key_id=key.row.pk).exists() is (counters == "database")
 
 
 def test_concurrent_requests_across_processes_get_exactly_the_limit(workers_server, make_key, team):

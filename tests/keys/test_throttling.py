@@ -134,3 +134,39 @@ def test_serve_refuses_an_explicit_local_memory_cache_with_several_workers(db, m
 def test_serve_needs_a_worker(db, workers):
     with pytest.raises(CommandError, match="at least 1"):
         call_command("serve", "--workers", workers)
+
+
+# --- Redis (CACHE_URL=redis://…): a real redis-server, counters in the cache ---
+
+
+@pytest.fixture
+def redis_cache(tmp_path):
+    from tests.redis_server import redis_server
+
+    with redis_server(tmp_path) as url:
+        with override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}):
+            yield url
+
+
+def test_redis_counts_concurrent_requests_exactly_and_keeps_the_database_out(redis_cache, make_key, team):
+    import redis
+
+    key_id = make_key(team).row.pk
+    assert throttling.counts_in_cache()
+    allowed = []
+    start = threading.Barrier(16)
+
+    def hammer():
+        start.wait()
+        for _ in range(5):
+            allowed.append(throttling.seconds_until_allowed(key_id=key_id, rate="40/hour") is None)
+
+    threads = [threading.Thread(target=hammer) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert allowed.count(True) == 40 and len(allowed) == 80
+    [name] = redis.Redis.from_url(redis_cache).keys(f"*throttle:api_key:{key_id}:*")
+    assert int(redis.Redis.from_url(redis_cache).get(name)) == 80
+    assert not RateWindow.objects.exists()
