@@ -6,10 +6,13 @@ from settings.API_KEY_RATE, e.g. "600/minute".
 
 Where the counter lives follows the cache (CACHE_URL): Redis and memcached increment atomically
 across processes, the local-memory cache within its one process (the single-process default),
-so those count in the cache. Django's database cache has no atomic increment (get then set: two
-processes would lose counts), and neither do the file and dummy caches, so with those the
-counters live in the database instead — one row per key (keys.models.RateWindow) counted by one
+so those count in the cache — on Redis as one MULTI/EXEC round trip (INCR + EXPIRE) rather than
+Django's add-then-exists-then-incr (three). Django's database cache has no atomic increment (get
+then set: two processes would lose counts), and neither do the file and dummy caches, so with
+those the counters live in the database instead — one row per key (keys.models.RateWindow,
+UNLOGGED on PostgreSQL: no WAL flush per request; counts are not worth one) counted by one
 `INSERT … ON CONFLICT DO UPDATE … RETURNING` statement, atomic on PostgreSQL and SQLite alike.
+bench/rate_counters.py measures each (docs/production.md).
 """
 
 import time
@@ -25,9 +28,10 @@ _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # Cache backends whose `incr` is one atomic operation (Redis, memcached: across processes;
 # local memory: within its process, which is all it is shared by).
+_REDIS = "django.core.cache.backends.redis.RedisCache"
 _ATOMIC_CACHE_BACKENDS = (
     "django.core.cache.backends.locmem.LocMemCache",
-    "django.core.cache.backends.redis.RedisCache",
+    _REDIS,
     "django.core.cache.backends.memcached.PyMemcacheCache",
     "django.core.cache.backends.memcached.PyLibMCCache",
 )
@@ -52,11 +56,26 @@ def seconds_until_allowed(*, key_id: int, rate: str | None = None) -> float | No
     limit, duration = parse_rate(rate)
     now = time.time()
     window = int(now // duration)
-    if counts_in_cache():
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend == _REDIS:
+        count = _count_in_redis(f"throttle:api_key:{key_id}:{window}", timeout=duration + 1)
+    elif backend in _ATOMIC_CACHE_BACKENDS:
         count = _count_in_cache(f"throttle:api_key:{key_id}:{window}", timeout=duration + 1)
     else:
         count = _count_in_database(key_id=key_id, window_end=(window + 1) * duration)
     return (window + 1) * duration - now if count > limit else None
+
+
+def _count_in_redis(cache_key: str, *, timeout: int) -> int:
+    """INCR and EXPIRE in one MULTI/EXEC round trip, on the client Django's Redis cache uses
+    (the value is a plain integer, as that cache stores integers)."""
+    key = cache.make_and_validate_key(cache_key)
+    client = cache._cache.get_client(key, write=True)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, timeout)
+        count, _ = pipe.execute()
+    return int(count)
 
 
 def _count_in_cache(cache_key: str, *, timeout: int) -> int:

@@ -170,3 +170,14 @@ def test_redis_counts_concurrent_requests_exactly_and_keeps_the_database_out(red
     [name] = redis.Redis.from_url(redis_cache).keys(f"*throttle:api_key:{key_id}:*")
     assert int(redis.Redis.from_url(redis_cache).get(name)) == 80
     assert not RateWindow.objects.exists()
+
+
+def test_the_counter_table_is_unlogged_on_postgresql(db):
+    """No WAL flush per API request for a count (keys/migrations/0004_rate_window_unlogged.py)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no unlogged tables")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'keys_ratewindow'")
+        assert cursor.fetchone() == ("u",)
