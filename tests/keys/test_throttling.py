@@ -181,3 +181,11 @@ def test_the_counter_table_is_unlogged_on_postgresql(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'keys_ratewindow'")
         assert cursor.fetchone() == ("u",)
+
+
+def test_serve_refuses_to_start_before_migrations_are_applied(db, monkeypatch):
+    from django.db.migrations.executor import MigrationExecutor
+
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: [("keys.0004_rate_window_unlogged", False)])
+    with pytest.raises(CommandError, match="not applied .* run `python manage.py migrate` first"):
+        call_command("serve", "--workers", "1")
