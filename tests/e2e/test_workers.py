@@ -36,9 +36,9 @@ class Pinned:
         self.server_port = port
         self.pid: int | None = None
 
-    def post(self, path: str, header: str | None) -> int:
+    def post(self, path: str, header: str | None, body: dict | None = None) -> int:
         headers = {"Content-Type": "application/json"} | ({"Authorization": header} if header else {})
-        self.connection.request("POST", path, body=json.dumps({}), headers=headers)
+        self.connection.request("POST", path, body=json.dumps(body or {}), headers=headers)
         response = self.connection.getresponse()
         response.read()
         return response.status
@@ -178,3 +178,27 @@ def test_a_revoked_key_is_refused_by_every_process_at_once(workers_server, make_
     services.revoke_api_key(key=key.row)
     # The very next request on each process is refused: nothing about the key is cached.
     assert [conn.post("/api/core/dataset/list", key.header) for conn in pinned] == [401, 401]
+
+
+CHAT = "/api/v1/chat/completions"
+
+
+def chat(conn: Pinned, key) -> int:
+    return conn.post(CHAT, key.header, {"messages": [{"role": "user", "content": "hello"}]})
+
+
+def test_chat_completions_share_the_limit_and_see_a_revocation_in_every_process(workers_server, make_key, team, app):
+    """The chat endpoint has its own lean path: the same guarantees there."""
+    server, port = workers_server
+    by_pid = pin_connections(port)
+    assert len(by_pid) == 2, server.log()
+    first, second = (conns[0] for conns in by_pid.values())
+    limited = make_key(team, app)
+    statuses = [chat(first, limited) for _ in range(LIMIT // 2)] + [chat(second, limited) for _ in range(LIMIT - LIMIT // 2)]
+    assert statuses == [200] * LIMIT, server.log()
+    assert [chat(first, limited), chat(second, limited)] == [429, 429]
+
+    revoked = make_key(team, app)
+    assert [chat(first, revoked), chat(second, revoked)] == [200, 200]
+    services.revoke_api_key(key=revoked.row)
+    assert [chat(first, revoked), chat(second, revoked)] == [401, 401]
