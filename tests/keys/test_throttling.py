@@ -65,8 +65,14 @@ def test_the_database_counter_holds_the_limit_and_resets_with_the_window(global_
     assert RateWindow.objects.get(key_id=key_id).count == 1
 
 
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    """The throttle's clock held mid-window: no window ends during a test."""
+    monkeypatch.setattr(throttling.time, "time", lambda: 1_000_030.0)
+
+
 @override_settings(CACHES=DATABASE_CACHE)
-def test_database_counters_are_per_key(make_key, team):
+def test_database_counters_are_per_key(make_key, team, fixed_clock):
     first, second = make_key(team).row.pk, make_key(team).row.pk
     assert throttling.seconds_until_allowed(key_id=first, rate="1/hour") is None
     assert throttling.seconds_until_allowed(key_id=first, rate="1/hour") is not None
@@ -74,7 +80,7 @@ def test_database_counters_are_per_key(make_key, team):
 
 
 @override_settings(CACHES=DATABASE_CACHE, API_KEY_RATE="3/minute")
-def test_the_api_answers_429_at_the_limit_with_database_counters(global_key):
+def test_the_api_answers_429_at_the_limit_with_database_counters(global_key, fixed_clock):
     client = APIClient()
     header = {"HTTP_AUTHORIZATION": global_key.header}
     statuses = [client.post("/api/core/dataset/list", {}, format="json", **header).status_code for _ in range(5)]
@@ -84,7 +90,7 @@ def test_the_api_answers_429_at_the_limit_with_database_counters(global_key):
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(CACHES=DATABASE_CACHE)
-def test_concurrent_database_counts_lose_no_increment(make_key, team):
+def test_concurrent_database_counts_lose_no_increment(make_key, team, fixed_clock):
     """Sixteen threads, each on its own connection, count 5 requests each: exactly the limit
     (40 of 80) is allowed — a get-then-set counter would let more through."""
     from django.db import connection
@@ -148,7 +154,7 @@ def redis_cache(tmp_path):
             yield url
 
 
-def test_redis_counts_concurrent_requests_exactly_and_keeps_the_database_out(redis_cache, make_key, team):
+def test_redis_counts_concurrent_requests_exactly_and_keeps_the_database_out(redis_cache, make_key, team, fixed_clock):
     import redis
 
     key_id = make_key(team).row.pk
