@@ -1,5 +1,7 @@
 # make run   — start the server and a background worker on the embedded default (SQLite, offline
 #              models), printing demo keys
+# make serve — production-style: migrate, then `manage.py serve` with WORKERS processes (rate
+#              limits shared through the database unless CACHE_URL says otherwise) and a worker
 # make test  — the whole test suite, on SQLite and then on PostgreSQL (+pgvector)
 
 PYTHON ?= python3
@@ -12,7 +14,9 @@ STAMP  := $(VENV)/.installed-stamp
 # none, so a client cannot set its own address (uvicorn alone would trust 127.0.0.1).
 FORWARDED_ALLOW_IPS ?=
 
-.PHONY: run test test-sqlite test-postgres install clean
+WORKERS ?= 2
+
+.PHONY: run serve test test-sqlite test-postgres install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +36,16 @@ run: $(STAMP)
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	echo "background worker started (pid $$worker): trains knowledge bases"; \
 	$(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
+		--forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
+
+# Several server processes (docs/production.md): `manage.py serve` checks the cache (a key's
+# rate limit must hold across them) and runs uvicorn --workers; one background worker beside.
+serve: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	@$(PY) manage.py db_worker --no-reload --interval 0.5 --verbosity 0 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	echo "background worker started (pid $$worker): trains knowledge bases"; \
+	$(PY) manage.py serve --host $(HOST) --port $(PORT) --workers $(WORKERS) \
 		--forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
 
 test: test-sqlite test-postgres

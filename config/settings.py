@@ -115,6 +115,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (rate limits) ------------------------------------------------------------------
+# Local memory is one process's own: right for `make run`. Several processes must share the
+# rate-limit counters: redis://… (or memcached) counts in the cache, dbcache://<table> in the
+# database (keys/throttling.py); `manage.py serve --workers N` picks dbcache when unset.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # --- i18n, static -------------------------------------------------------------------------

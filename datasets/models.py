@@ -125,6 +125,10 @@ class CollectionSource(models.Model):
     )
     content = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
+    # A read that failed for now (a link's server answered 5xx, timed out…) is tried again at
+    # `read_next_at`, with backoff, up to TRAINING_MAX_ATTEMPTS reads.
+    read_attempts = models.PositiveSmallIntegerField(default=0)
+    read_next_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"source of {self.collection_id}"
@@ -231,3 +235,35 @@ class TrainingBill(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.id
+
+
+class QaChunk(models.Model):
+    """A chunk of a `qa` collection (or a pushed item) waiting for a language model to write
+    its questions and answers (datasets/training_qa.py); deleted once they are stored as data
+    items. Claimed, retried and failed like a data item's training (same fields' meaning)."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="qa_chunks")
+    text = models.TextField()
+    chunk_index = models.IntegerField(default=0)
+    prompt = models.TextField(blank=True, default="")  # the client's own instructions, if any
+    bill_id = models.CharField(max_length=24, blank=True, default="")
+    training_state = models.CharField(
+        max_length=8, choices=TrainingState.choices, default=TrainingState.PENDING
+    )
+    train_attempts = models.PositiveSmallIntegerField(default=0)
+    train_error = models.TextField(blank=True, default="")
+    train_next_at = models.DateTimeField(null=True, blank=True)
+    train_claim = models.CharField(max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["chunk_index", "id"]
+        verbose_name = "QA chunk"
+        indexes = [
+            models.Index(fields=["collection", "training_state", "chunk_index", "id"], name="qachunk_collection_training"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]

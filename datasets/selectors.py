@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from config.errors import BadRequest, DatasetNotFound
 from datasets.errors import CollectionNotFound, DataNotFound, TrainingBillNotFound
 from datasets.models import (
-    Collection, CollectionSource, CollectionType, Data, Dataset, DatasetType, TrainingBill, TrainingState,
+    Collection, CollectionSource, CollectionType, Data, Dataset, DatasetType, QaChunk, TrainingBill, TrainingState,
 )
 
 # --- datasets -------------------------------------------------------------------------------
@@ -65,15 +65,21 @@ def _amount(filter_q: Q | None = None) -> Subquery:
 
 def with_amounts(collections: QuerySet[Collection]) -> QuerySet[Collection]:
     """Annotate `data_amount` (all data) and `training_amount` (data still pending, plus one
-    while the source — a file, a link, a long text — is still to be read)."""
+    while the source — a file, a link, a long text — is still to be read, plus the `qa`
+    chunks still waiting for the language model)."""
     unread = Case(
         When(Exists(CollectionSource.objects.filter(collection_id=OuterRef("pk"))), then=Value(1)),
         default=Value(0),
         output_field=IntegerField(),
     )
+    qa_rows = QaChunk.objects.filter(collection_id=OuterRef("pk"), training_state=TrainingState.PENDING)
+    qa_pending = Coalesce(
+        Subquery(qa_rows.order_by().values("collection_id").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
+        Value(0),
+    )
     return collections.annotate(
         data_amount=_amount(),
-        training_amount=_amount(Q(training_state=TrainingState.PENDING)) + unread,
+        training_amount=_amount(Q(training_state=TrainingState.PENDING)) + unread + qa_pending,
     )
 
 

@@ -16,6 +16,15 @@ def train_collection(collection_id: str) -> dict:
 
 
 @task()
+def generate_qa(collection_id: str) -> dict:
+    """Have the language model write the questions and answers of the collection's pending QA
+    chunks (datasets.training_qa.generate_qa)."""
+    from datasets import training_qa
+
+    return training_qa.generate_qa(collection_id=collection_id).as_dict()
+
+
+@task()
 def read_collection(collection_id: str) -> None:
     """Fetch/read a link or file collection's source, chunk it and insert its items."""
     from datasets.services.collections import read_collection_source

@@ -309,4 +309,8 @@ def retrain_failed(*, collection_ids: list[str] | None = None) -> int:
     touched |= set(stalled.values_list("collection_id", flat=True).distinct())
     for collection_id in sorted(touched):
         enqueue_training(collection_id=collection_id)
-    return reset
+    from datasets.services.collections import requeue_unread_sources
+    from datasets.training_qa import retrain_failed_qa  # `qa` chunks waiting for the language model
+
+    requeue_unread_sources(collection_ids=collection_ids)  # sources whose read task was lost
+    return reset + retrain_failed_qa(collection_ids=collection_ids)

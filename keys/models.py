@@ -98,3 +98,16 @@ class IssueFormToken(models.Model):
 
     class Meta:
         verbose_name = "key form token"
+
+
+class RateWindow(models.Model):
+    """A key's request count in its current rate-limit window, when the counters are kept in
+    the database (CACHE_URL=dbcache://…; keys/throttling.py). One row per key, counted by one
+    atomic upsert, so every server process counts against the same limit."""
+
+    key = models.OneToOneField(ApiKey, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    window_end = models.BigIntegerField(help_text="Unix time at which this window's count resets.")
+    count = models.IntegerField()
+
+    class Meta:
+        verbose_name = "rate-limit window"

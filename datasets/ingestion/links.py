@@ -11,6 +11,8 @@
   Host header and TLS SNI/certificate check keep the name), so DNS cannot answer differently
   between the check and the connection (DNS rebinding);
 * redirects are followed by hand, at most 5, each target checked the same way;
+* a failure that waiting may cure (5xx, 429, 408, a timeout, no connection, DNS "try again")
+  is a LinkFetchTransient, which the reading task retries with backoff; any other is final;
 * the body is streamed and the fetch stops past `max_bytes` (decoded) and past the total
   `timeout`; proxies from the environment are ignored (they would bypass the checks).
 
@@ -44,6 +46,16 @@ class LinkRefused(Exception):
 
 class LinkFetchFailed(Exception):
     """Network error, too large, too slow, or a bad status (the collection goes to error)."""
+
+
+class LinkFetchTransient(LinkFetchFailed):
+    """A failure worth trying again later: the server answered 5xx, 429 or 408, took too long,
+    could not be reached, or DNS failed for now. Other failures (4xx, too large, too many
+    redirects) will not change by waiting."""
+
+
+# Statuses that say "not now" rather than "no": server errors, too many requests, timeout.
+TRANSIENT_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 
 
 @dataclass
@@ -130,7 +142,10 @@ class _Target:
         else:
             try:
                 infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
-            except (socket.gaierror, UnicodeError, OSError) as exc:
+            except socket.gaierror as exc:
+                failure = LinkFetchTransient if exc.errno == socket.EAI_AGAIN else LinkFetchFailed
+                raise failure(f"cannot resolve {self.host}: {exc}") from exc
+            except (UnicodeError, OSError) as exc:
                 raise LinkFetchFailed(f"cannot resolve {self.host}: {exc}") from exc
             ips = []
             for info in infos:
@@ -171,7 +186,7 @@ def _get(client: httpx.Client, target: _Target, addresses: list[str], *, deadlin
     for address in addresses:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise LinkFetchFailed("the page took too long to answer")
+            raise LinkFetchTransient("the page took too long to answer")
         netloc = f"[{address}]:{target.port}" if ":" in address else f"{address}:{target.port}"
         pinned = urlunsplit((target.scheme, netloc, target.path, "", ""))
         request = client.build_request(
@@ -187,14 +202,14 @@ def _get(client: httpx.Client, target: _Target, addresses: list[str], *, deadlin
             last_error = exc
             continue  # the next checked address of the same host
         except httpx.TimeoutException as exc:
-            raise LinkFetchFailed("the page took too long to answer") from exc
+            raise LinkFetchTransient("the page took too long to answer") from exc
         except httpx.HTTPError as exc:
-            raise LinkFetchFailed(f"could not fetch {target.url}: {exc}") from exc
+            raise LinkFetchTransient(f"could not fetch {target.url}: {exc}") from exc
         try:
             return _read(response, target, deadline=deadline, max_bytes=max_bytes)
         finally:
             response.close()
-    raise LinkFetchFailed(f"could not connect to {target.host}: {last_error}")
+    raise LinkFetchTransient(f"could not connect to {target.host}: {last_error}")
 
 
 def _read(response: httpx.Response, target: _Target, *, deadline: float, max_bytes: int):
@@ -203,6 +218,8 @@ def _read(response: httpx.Response, target: _Target, *, deadline: float, max_byt
         if not location:
             raise LinkFetchFailed(f"HTTP {response.status_code} redirect without a Location")
         return location
+    if response.status_code in TRANSIENT_STATUSES:
+        raise LinkFetchTransient(f"the page answered HTTP {response.status_code}")
     if response.status_code >= 400 or response.status_code < 200:
         raise LinkFetchFailed(f"the page answered HTTP {response.status_code}")
     declared = response.headers.get("content-length", "")
@@ -215,9 +232,9 @@ def _read(response: httpx.Response, target: _Target, *, deadline: float, max_byt
             if len(body) > max_bytes:
                 raise LinkFetchFailed(f"the page is larger than the {max_bytes:,}-byte limit")
             if time.monotonic() > deadline:
-                raise LinkFetchFailed("the page took too long to download")
+                raise LinkFetchTransient("the page took too long to download")
     except httpx.TimeoutException as exc:
-        raise LinkFetchFailed("the page took too long to download") from exc
+        raise LinkFetchTransient("the page took too long to download") from exc
     except httpx.HTTPError as exc:
-        raise LinkFetchFailed(f"the download of {target.url} failed: {exc}") from exc
+        raise LinkFetchTransient(f"the download of {target.url} failed: {exc}") from exc
     return FetchedPage(url=target.url, content_type=response.headers.get("content-type", ""), content=bytes(body))

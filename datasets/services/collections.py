@@ -14,11 +14,13 @@ import ipaddress
 import logging
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from config.errors import BadRequest
 from datasets import selectors
@@ -90,7 +92,7 @@ def create_text_collection(
             CollectionSource.objects.create(collection=collection, content=text.encode("utf-8", "surrogatepass"))
             _enqueue_read(collection.pk)
             return collection, None
-        result = insert_data(
+        result = store_items(
             collection=collection,
             items=[NewData(q=chunk.text, chunk_index=chunk.index) for chunk in chunks],
             usage_key_id=usage_key_id,
@@ -179,24 +181,30 @@ def not_supported(what: str) -> None:
 
 def read_collection_source(*, collection_id: str) -> None:
     """Fetch the link or read the stored file, chunk it and insert the chunks (pending
-    training). A failure puts the collection in state `error` with a readable message."""
+    training). A failure that waiting may cure — the link's server answered 5xx/429/408, timed
+    out or could not be reached; an internal error — is retried with backoff like training
+    (TRAINING_RETRY_BASE_SECONDS × 2^(attempt−1), TRAINING_MAX_ATTEMPTS reads); any other (a
+    4xx, an unsupported type, a broken file, a refused address) puts the collection in state
+    `error` with a readable message at once."""
+    from datasets.ingestion.links import LinkFetchFailed, LinkFetchTransient, LinkRefused
+
     collection = Collection.objects.select_related("dataset").filter(pk=collection_id).first()
     source = CollectionSource.objects.filter(collection_id=collection_id).first()
     if collection is None or source is None:  # deleted before its turn, or read already
         return
-    expected: tuple[type[Exception], ...] = (DocumentUnreadable, UnsupportedFileType)
-    if collection.type == CollectionType.LINK:
-        from datasets.ingestion.links import LinkFetchFailed, LinkRefused
-
-        expected += (LinkFetchFailed, LinkRefused)
+    if source.read_next_at is not None and source.read_next_at > timezone.now():
+        return  # a retry not due yet: its deferred task comes later
     try:
         document = _read(collection, bytes(source.content))
-    except expected as exc:
+    except LinkFetchTransient as exc:
+        _retry_read(collection, source, str(exc))
+        return
+    except (DocumentUnreadable, UnsupportedFileType, LinkFetchFailed, LinkRefused) as exc:
         _fail(collection, str(exc))
         return
     except Exception:
         logger.exception("Reading collection %s failed", collection_id)
-        _fail(collection, "Reading the source failed with an internal error; the server log has the details.")
+        _retry_read(collection, source, "Reading the source failed with an internal error; the server log has the details.")
         return
 
     if document.rows is not None:
@@ -205,13 +213,15 @@ def read_collection_source(*, collection_id: str) -> None:
         chunks = split_text(document.text, chunk_settings_of(collection.chunk_settings))
         items = [NewData(q=chunk.text, chunk_index=chunk.index) for chunk in chunks]
     with transaction.atomic():
-        # The collection may have been deleted while the file was being read.
-        if not Collection.objects.select_for_update().filter(pk=collection.pk).exists():
+        # The collection may have been deleted while the file was being read, or another read
+        # of the same source (a retry queued twice) may have stored it already.
+        if not CollectionSource.objects.select_for_update().filter(collection_id=collection.pk).exists():
             return
         collection.raw_text_length = len(document.text)
         collection.raw_text_hash = text_hash(document.text)
-        collection.save(update_fields=["raw_text_length", "raw_text_hash", "updated_at"])
-        result = insert_data(collection=collection, items=items, usage_key_id=collection.usage_key_id)
+        collection.error_message = ""  # a retried read's "retrying" note
+        collection.save(update_fields=["raw_text_length", "raw_text_hash", "error_message", "updated_at"])
+        result = store_items(collection=collection, items=items, usage_key_id=collection.usage_key_id)
         _settle(collection, result)
         CollectionSource.objects.filter(collection=collection).delete()
 
@@ -248,6 +258,40 @@ def page_file_name(url: str, content_type: str) -> str:
 def _fail(collection: Collection, message: str) -> None:
     Collection.objects.filter(pk=collection.pk).update(status=CollectionStatus.ERROR, error_message=message[:2000])
     CollectionSource.objects.filter(collection_id=collection.pk).delete()
+
+
+def _retry_read(collection: Collection, source: CollectionSource, message: str) -> None:
+    """Count a failed read: try again later with backoff (the collection's message says so),
+    or, after TRAINING_MAX_ATTEMPTS reads, fail the collection for good."""
+    attempts = source.read_attempts + 1
+    if attempts >= settings.TRAINING_MAX_ATTEMPTS:
+        _fail(collection, f"{message} (after {attempts} attempts)")
+        return
+    due = timezone.now() + timedelta(seconds=settings.TRAINING_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    with transaction.atomic():
+        counted = CollectionSource.objects.filter(
+            collection_id=collection.pk, read_attempts=source.read_attempts
+        ).update(read_attempts=attempts, read_next_at=due)
+        if not counted:  # deleted, or another read counted this attempt
+            return
+        Collection.objects.filter(pk=collection.pk).update(
+            error_message=f"{message} (attempt {attempts} of {settings.TRAINING_MAX_ATTEMPTS}; retrying)"[:2000]
+        )
+        _enqueue_read(collection.pk, run_after=due)
+    logger.warning("Reading collection %s failed (attempt %d), retrying: %s", collection.pk, attempts, message)
+
+
+def requeue_unread_sources(*, collection_ids: list[str] | None = None) -> int:
+    """Queue a read of every source that is due and still unread (its task was lost, e.g. a
+    worker died reading it); a second read of one being read stores nothing twice."""
+    now = timezone.now()
+    due = CollectionSource.objects.filter(Q(read_next_at__isnull=True) | Q(read_next_at__lte=now))
+    if collection_ids is not None:
+        due = due.filter(collection_id__in=collection_ids)
+    ids = list(due.values_list("collection_id", flat=True))
+    for collection_id in ids:
+        _enqueue_read(collection_id)
+    return len(ids)
 
 
 # --- update, delete -------------------------------------------------------------------------
@@ -329,10 +373,16 @@ def check_qa_possible(*, dataset: Dataset) -> None:
             "language model). Declare an LLM in AI_MODELS and make it the dataset's agentModel, or "
             "use trainingType 'chunk'."
         )
-    raise NotSupportedHere(
-        "trainingType 'qa' (questions and answers written by a language model) is not implemented "
-        "on this server yet; use trainingType 'chunk', or push your own q/a pairs with data/pushData."
-    )
+
+
+def store_items(*, collection: Collection, items: list[NewData], usage_key_id: int | None) -> InsertResult:
+    """A source's chunks into the collection: data items pending embedding, or — `qa`
+    training — chunks for the language model to write questions and answers from."""
+    if collection.training_type == TrainingType.QA:
+        from datasets.training_qa import queue_qa
+
+        return queue_qa(collection=collection, items=items, prompt=(collection.chunk_settings or {}).get("qaPrompt") or "")
+    return insert_data(collection=collection, items=items, usage_key_id=usage_key_id)
 
 
 def _check_parent(*, team_id: str, dataset: Dataset, parent_id: str | None) -> None:
@@ -367,7 +417,10 @@ def _settle(collection: Collection, result: InsertResult) -> None:
     collection.save(update_fields=["status", "error_message", "updated_at"])
 
 
-def _enqueue_read(collection_id: str) -> None:
+def _enqueue_read(collection_id: str, *, run_after: datetime | None = None) -> None:
     from datasets.tasks import read_collection
 
-    transaction.on_commit(lambda: read_collection.enqueue(collection_id))
+    task = read_collection
+    if run_after is not None and task.get_backend().supports_defer:
+        task = task.using(run_after=run_after)
+    transaction.on_commit(lambda: task.enqueue(collection_id))

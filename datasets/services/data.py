@@ -20,6 +20,7 @@ from datasets.models import (
     Data,
     DataIndex,
     IndexType,
+    QaChunk,
     TrainingState,
 )
 from datasets.search.vector import bump_vector_version
@@ -262,17 +263,22 @@ def refresh_collection_status(*, collection_id: str) -> None:
     items = Data.objects.filter(collection_id=OuterRef("pk"))
     failed = items.filter(training_state=TrainingState.ERROR)
     pending = items.filter(training_state=TrainingState.PENDING)
+    # `qa` collections: chunks still waiting for the language model count as items too.
+    qa_chunks = QaChunk.objects.filter(collection_id=OuterRef("pk"))
+    qa_failed = qa_chunks.filter(training_state=TrainingState.ERROR)
+    qa_pending = qa_chunks.filter(training_state=TrainingState.PENDING)
     Collection.objects.filter(pk=collection_id).update(
         status=Case(
-            When(Exists(failed), then=Value(CollectionStatus.ERROR)),
-            When(Exists(pending), then=Value(CollectionStatus.TRAINING)),
+            When(Exists(failed) | Exists(qa_failed), then=Value(CollectionStatus.ERROR)),
+            When(Exists(pending) | Exists(qa_pending), then=Value(CollectionStatus.TRAINING)),
             When(status=CollectionStatus.TRAINING, then=Value(CollectionStatus.READY)),
             default=F("status"),
             output_field=Collection._meta.get_field("status"),
         ),
         error_message=Case(
             When(Exists(failed), then=Subquery(failed.order_by("updated_at").values("train_error")[:1])),
-            When(Exists(pending), then=Value("")),
+            When(Exists(qa_failed), then=Subquery(qa_failed.order_by("updated_at").values("train_error")[:1])),
+            When(Exists(pending) | Exists(qa_pending), then=Value("")),
             When(status=CollectionStatus.TRAINING, then=Value("")),
             default=F("error_message"),
             output_field=Collection._meta.get_field("error_message"),

@@ -25,7 +25,7 @@ class DataViewSet(viewsets.ViewSet):
         data = validated(PushDataIn, request.data)
         result = push_data(
             team_id=request.auth.team_id, usage_key_id=request.auth.key.pk, collection_id=data["collection_id"],
-            items=data["data"], training_type=data["training_type"], bill_id=data["bill_id"],
+            items=data["data"], training_type=data["training_type"], bill_id=data["bill_id"], prompt=data["prompt"],
         )
         return ok(insert_results(result))
 

@@ -160,12 +160,15 @@ def test_qa_without_a_language_model_is_400_saying_so(api, dataset):
     assert not Collection.objects.exists()
 
 
-def test_qa_with_a_language_model_is_501_not_silently_chunked(api, team, provider_models):
+def test_qa_with_a_language_model_queues_chunks_for_it_not_data(api, team, provider_models):
+    from datasets.models import Data, QaChunk
     from datasets.services.datasets import create_dataset
 
     dataset = create_dataset(team_id=team.pk, name="D", type="dataset", agent_model="fake-llm")
-    assert_error(create_text(api, dataset_id=dataset.pk, text="hello", trainingType="qa"), 501, "qa")
-    assert not Collection.objects.exists()
+    response = create_text(api, dataset_id=dataset.pk, text="hello", trainingType="qa")
+    assert response.status_code == 200 and response.json()["data"]["results"]["insertLen"] == 1
+    # Not silently chunked: the text waits for the language model (tests/datasets/test_training_qa.py).
+    assert list(QaChunk.objects.values_list("text", flat=True)) == ["hello"] and not Data.objects.exists()
 
 
 # --- link -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 
 class CountingServer:
     """Routes: /page (html), /big?n= (n bytes, with Content-Length), /stream?n= (n bytes, no
-    length), /redirect?to= (302), /loop (302 to itself), /missing (404), /slow (sleeps 3 s)."""
+    length), /redirect?to= (302), /loop (302 to itself), /missing (404), /slow (sleeps 3 s),
+    /status?code= (that status, a short text body)."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.hits: list[tuple[str, str]] = []  # (path, Host header)
@@ -53,6 +54,8 @@ class CountingServer:
                     self.send_header("Location", "/loop")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                elif path == "/status":
+                    self._send(int(args["code"]), b"status as asked", "text/plain")
                 elif path == "/slow":
                     time.sleep(3)
                     self._send(200, b"late", "text/plain")

@@ -6,7 +6,9 @@ import socket
 import pytest
 
 from datasets.ingestion import links
-from datasets.ingestion.links import LinkFetchFailed, LinkRefused, check_url, fetch_page, is_public_address
+from datasets.ingestion.links import (
+    LinkFetchFailed, LinkFetchTransient, LinkRefused, check_url, fetch_page, is_public_address,
+)
 
 
 def _forms(port: int) -> list[str]:
@@ -253,3 +255,34 @@ def test_https_pinned_address_keeps_sni_and_certificate_check(https_web, fake_dn
     with pytest.raises(LinkFetchFailed):
         fetch_page(f"https://other.example.com:{port}/doc", allow_private=True)
     assert len(hits) == 1
+
+
+# --- which failures are worth retrying (the reading task retries LinkFetchTransient) -------
+
+
+@pytest.mark.parametrize("code", [500, 502, 503, 504, 429, 408])
+def test_server_errors_and_too_many_requests_are_transient(web, code):
+    with pytest.raises(LinkFetchTransient, match=f"HTTP {code}"):
+        fetch_page(web.url(f"/status?code={code}"), allow_private=True)
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 410, 451])
+def test_other_client_errors_are_final(web, code):
+    with pytest.raises(LinkFetchFailed, match=f"HTTP {code}") as raised:
+        fetch_page(web.url(f"/status?code={code}"), allow_private=True)
+    assert not isinstance(raised.value, LinkFetchTransient)
+
+
+def test_timeouts_and_unreachable_servers_are_transient_limits_are_final(web):
+    with pytest.raises(LinkFetchTransient, match="too long"):
+        fetch_page(web.url("/slow"), allow_private=True, timeout=0.3)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with pytest.raises(LinkFetchTransient, match="could not connect"):
+        fetch_page(f"http://127.0.0.1:{port}/", allow_private=True)
+    for url, kwargs in ((web.url("/big?n=2000"), {"max_bytes": 1000}), (web.url("/loop"), {})):
+        with pytest.raises(LinkFetchFailed) as raised:
+            fetch_page(url, allow_private=True, **kwargs)
+        assert not isinstance(raised.value, LinkFetchTransient)
