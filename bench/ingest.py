@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--embeddings", default="builtin,local")
     parser.add_argument("--text-mb", type=float, default=5.0)
     parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--cases", default="text,push")
     parser.add_argument("--quick", action="store_true", help="1 MB of text and 10,000 items")
     parser.add_argument("--child", default="")
     parser.add_argument("--database-url", default="")
@@ -108,7 +109,7 @@ def run_child(args, name: str, url: str) -> list[dict]:
     print(f"\n=== {name} ===", flush=True)
     command = [
         sys.executable, __file__, "--child", name, "--database-url", url, "--embeddings", args.embeddings,
-        "--text-mb", str(args.text_mb), "--items", str(args.items),
+        "--text-mb", str(args.text_mb), "--items", str(args.items), "--cases", args.cases,
         "--provider-url", args.provider_url, "--provider-pid", str(args.provider_pid),
     ]
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING",
@@ -158,17 +159,22 @@ def log(*parts) -> None:
 
 
 class CpuSplit:
-    """Process-CPU seconds per category, each exclusive of the wrapped calls it makes."""
+    """Process-CPU seconds per category, each exclusive of the wrapped calls it makes; for the
+    wrappers made with `server=True`, also the CPU the PostgreSQL backend of this process's
+    connection spent meanwhile (the calls are synchronous, so it is theirs), under "db <category>"."""
 
     def __init__(self):
         self.totals: dict[str, float] = defaultdict(float)
+        self.server: dict[str, float] = defaultdict(float)
         self._stack: list[float] = []
+        self.backend = lambda: (0, 0.0)  # (pid, CPU seconds) of the connection's backend
 
-    def wrap(self, module, name: str, category: str) -> None:
+    def wrap(self, module, name: str, category: str, *, server: bool = False) -> None:
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
             start = time.process_time()
+            pid0, db0 = self.backend() if server else (0, 0.0)
             self._stack.append(0.0)
             try:
                 return original(*args, **kwargs)
@@ -178,11 +184,16 @@ class CpuSplit:
                 self.totals[category] += elapsed - nested
                 if self._stack:
                     self._stack[-1] += elapsed
+                if server:
+                    pid1, db1 = self.backend()
+                    # A connection opened inside the call: its backend's whole CPU is the call's.
+                    self.server[category] += db1 - (db0 if pid1 == pid0 else 0.0)
 
         setattr(module, name, timed)
 
     def reset(self) -> None:
         self.totals.clear()
+        self.server.clear()
 
 
 def process_cpu(pids: list[int]) -> float:
@@ -273,7 +284,23 @@ def child(args) -> None:
     import datasets.services.pushes as pushes
 
     split.wrap(pushes, "insert_data", "inserting")
-    split.wrap(training, "write_vectors", "inserting")
+    # The database's side, per step (PostgreSQL: the backend's CPU during the call).
+    for module, name, category in (
+        (data_services, "insert_data", "insert rows"), (collection_services, "insert_data", "insert rows"),
+        (pushes, "insert_data", "insert rows"), (training, "claim_batch", "claim"),
+        (training, "_store_trained", "store trained"), (training, "refresh_collection_status", "status"),
+    ):
+        split.wrap(module, name, category, server=True)
+    if args.child == "postgres":
+        from django.db import connection as db_connection
+
+        def backend() -> tuple[int, float]:
+            if db_connection.connection is None:
+                return 0, 0.0
+            pid = db_connection.connection.info.backend_pid
+            return pid, process_cpu([pid])
+
+        split.backend = backend
 
     team = Team.objects.create(name=f"bench-{time.time_ns()}")
     _, plaintext = key_services.create_api_key(team=team, name="bench")
@@ -295,7 +322,7 @@ def child(args) -> None:
     rows = []
     for embedding in args.embeddings.split(","):
         model = "builtin-lexical-embedding" if embedding == "builtin" else "local-embedding"
-        for case in ("text", "push"):
+        for case in args.cases.split(","):
             dataset = create_dataset(team_id=team.pk, name=f"{embedding}-{case}", type="dataset", vector_model=model)
             split.reset()
             cpu0, db0, prov0 = _self_cpu(), pg_cpu(), process_cpu([args.provider_pid])
@@ -337,8 +364,12 @@ def child(args) -> None:
                 raise SystemExit(f"not searchable: {pending} untrained indexes, status {state}, {found} hits")
             db_cpu = pg_cpu() - db0
             all_cpu = cpu + db_cpu + process_cpu([args.provider_pid]) - prov0
-            named = dict(split.totals)
+            totals = split.totals
+            named = {k: totals.get(k, 0.0) for k in ("chunking", "tokenising", "embedding")}
+            named["inserting"] = totals.get("inserting", 0.0) + totals.get("insert rows", 0.0) + totals.get("store trained", 0.0)
+            named["bookkeeping"] = totals.get("claim", 0.0) + totals.get("status", 0.0)
             named["other"] = max(0.0, cpu - sum(named.values()))
+            db_split = {k: round(v, 2) for k, v in split.server.items()}
             row = {
                 "database": args.child, "embedding": embedding, "case": case, "chunks": chunks,
                 "call_seconds": call_seconds, "call_cpu_seconds": round(call_cpu, 3), "seconds": seconds, "chunks_per_second": chunks / seconds,
@@ -346,7 +377,7 @@ def child(args) -> None:
                 # database server, the provider) — what a dedicated core would do.
                 "chunks_per_cpu_second": chunks / max(all_cpu, 1e-9),
                 "cpu": {k: round(v, 2) for k, v in named.items()}, "process_cpu": round(cpu, 2),
-                "db_server_cpu": round(db_cpu, 2),
+                "db_server_cpu": round(db_cpu, 2), "db_split": db_split,
                 "provider_cpu": round(process_cpu([args.provider_pid]) - prov0, 2),
                 "trained": trained, "tokens": tokens, "wall_vs_cpu": round(seconds / max(cpu, 1e-9), 2),
             }
