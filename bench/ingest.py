@@ -47,6 +47,7 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -69,6 +70,9 @@ def main() -> None:
     parser.add_argument("--text-mb", type=float, default=5.0)
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--cases", default="text,push")
+    parser.add_argument("--without-hnsw", action="store_true",
+                        help="measurement only: PostgreSQL without its HNSW indexes (nothing is searchable by vector)")
+    parser.add_argument("--workers", type=int, default=1, help="training workers (threads, each its own connection)")
     parser.add_argument("--quick", action="store_true", help="1 MB of text and 10,000 items")
     parser.add_argument("--child", default="")
     parser.add_argument("--database-url", default="")
@@ -109,7 +113,7 @@ def run_child(args, name: str, url: str) -> list[dict]:
     print(f"\n=== {name} ===", flush=True)
     command = [
         sys.executable, __file__, "--child", name, "--database-url", url, "--embeddings", args.embeddings,
-        "--text-mb", str(args.text_mb), "--items", str(args.items), "--cases", args.cases,
+        "--text-mb", str(args.text_mb), "--items", str(args.items), "--cases", args.cases, "--workers", str(args.workers), *(["--without-hnsw"] if args.without_hnsw else []),
         "--provider-url", args.provider_url, "--provider-pid", str(args.provider_pid),
     ]
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING",
@@ -121,16 +125,30 @@ def run_child(args, name: str, url: str) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("db", "embedding", "case", "chunks", "call s (CPU)", "to searchable s", "chunks/s", "chunks/CPU s",
-            "chunk", "tokenise", "embed", "insert", "other", "db srv", "provider")
+    """Two Markdown tables: the rates with the same-run floor, and the CPU split (seconds)."""
+    head = ("db", "embedding", "case", "workers", "chunks", "call s (CPU s)", "to searchable s", "chunks/s",
+            "chunks/CPU s", "floor chunks/CPU s", "CPU ÷ floor", "load after")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cpu = r["cpu"]
         lines.append("| " + " | ".join([
-            r["database"], r["embedding"], r["case"], f"{r['chunks']:,}", f"{r['call_seconds']:.2f} ({r.get('call_cpu_seconds', 0):.2f})",
-            f"{r['seconds']:.1f}", f"{r['chunks_per_second']:,.0f}", f"{r['chunks_per_cpu_second']:,.0f}",
-            *(f"{cpu.get(k, 0):.1f}" for k in ("chunking", "tokenising", "embedding", "inserting", "other")),
-            f"{r['db_server_cpu']:.1f}", f"{r['provider_cpu']:.1f}",
+            r["database"], r["embedding"], r["case"], str(r["workers"]), f"{r['chunks']:,}",
+            f"{r['call_seconds']:.2f} ({r.get('call_cpu_seconds', 0):.2f})", f"{r['seconds']:.1f}",
+            f"{r['chunks_per_second']:,.0f}", f"{r['chunks_per_cpu_second']:,.0f}",
+            f"{r['floor']['chunks_per_cpu_second']:,}", f"{r['cpu_vs_floor']:.2f}", f"{r['load_after']:.1f}",
+        ]) + " |")
+    process = ("chunking", "tokenising", "embedding", "inserting", "bookkeeping", "other")
+    database = ("calls", "claim", "store trained", "status")
+    head = ("db", "embedding", "case", *process, "db: calls (insert rows)", *(f"db: {k}" for k in database[1:]),
+            "db: rest", "provider")
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        db = r["db_split"]
+        rest = r["db_server_cpu"] - sum(db.get(k, 0.0) for k in database)
+        lines.append("| " + " | ".join([
+            r["database"], r["embedding"], r["case"], *(f"{r['cpu'].get(k, 0):.2f}" for k in process),
+            f"{db.get('calls', 0):.2f} ({db.get('insert rows', 0):.2f})" if r["database"] == "postgres" else "–",
+            *(f"{db.get(k, 0):.2f}" if r["database"] == "postgres" else "–" for k in database[1:]),
+            f"{rest:.2f}" if r["database"] == "postgres" else "–", f"{r['provider_cpu']:.2f}",
         ]) + " |")
     return "\n".join(lines)
 
@@ -166,28 +184,30 @@ class CpuSplit:
     def __init__(self):
         self.totals: dict[str, float] = defaultdict(float)
         self.server: dict[str, float] = defaultdict(float)
-        self._stack: list[float] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self.backend = lambda: (0, 0.0)  # (pid, CPU seconds) of the connection's backend
 
     def wrap(self, module, name: str, category: str, *, server: bool = False) -> None:
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
-            start = time.process_time()
+            start = time.thread_time()
             pid0, db0 = self.backend() if server else (0, 0.0)
-            self._stack.append(0.0)
+            stack = self._local.__dict__.setdefault("stack", [])
+            stack.append(0.0)
             try:
                 return original(*args, **kwargs)
             finally:
-                elapsed = time.process_time() - start
-                nested = self._stack.pop()
-                self.totals[category] += elapsed - nested
-                if self._stack:
-                    self._stack[-1] += elapsed
-                if server:
-                    pid1, db1 = self.backend()
-                    # A connection opened inside the call: its backend's whole CPU is the call's.
-                    self.server[category] += db1 - (db0 if pid1 == pid0 else 0.0)
+                elapsed = time.thread_time() - start
+                nested = stack.pop()
+                if stack:
+                    stack[-1] += elapsed
+                pid1, db1 = self.backend() if server else (0, 0.0)
+                with self._lock:
+                    self.totals[category] += elapsed - nested
+                    if server:  # a connection opened inside the call: its backend's whole CPU is the call's
+                        self.server[category] += db1 - (db0 if pid1 == pid0 else 0.0)
 
         setattr(module, name, timed)
 
@@ -259,6 +279,16 @@ def child(args) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if args.without_hnsw and args.child == "postgres":
+        # A measurement only: what the same work costs PostgreSQL without the HNSW index.
+        from django.db import connection as db_connection
+
+        from datasets.search.vector import pgvector
+
+        with db_connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {pgvector.index_name(512)}")
+        pgvector._indexed.add((db_connection.settings_dict["NAME"], 512))
+        pgvector._indexed.add((db_connection.settings_dict["NAME"], 64))
 
     import datasets.services.collections as collection_services
     import datasets.services.data as data_services
@@ -333,6 +363,7 @@ def child(args) -> None:
                 })
                 call_seconds = time.perf_counter() - started
                 call_cpu = _self_cpu() - cpu0
+                db_calls = pg_cpu() - db0
                 collection_id = created["collectionId"]
                 read_collection_source(collection_id=collection_id)  # the read_collection task
             else:
@@ -344,16 +375,14 @@ def child(args) -> None:
                     })
                 call_seconds = (time.perf_counter() - call_start) / max(1, len(items) // 200)  # per call
                 call_cpu = (_self_cpu() - cpu0) / max(1, len(items) // 200)
+                db_calls = pg_cpu() - db0
             # The train_collection task; a run stops after TRAINING_TASK_MAX_BATCHES and queues
             # its continuation, which a worker would pick up: run them until nothing is pending.
-            trained, tokens = 0, 0
-            while Data.objects.filter(collection_id=collection_id, training_state="pending").exists():
-                report = train_collection(collection_id=collection_id)
-                trained, tokens = trained + report.trained, tokens + report.tokens
-                if not report.trained:
-                    break
+            trained, tokens = train(collection_id, args.workers)
             seconds = time.perf_counter() - started
             cpu = _self_cpu() - cpu0
+            db_cpu = pg_cpu() - db0
+            provider_cpu = process_cpu([args.provider_pid]) - prov0
             chunks = Data.objects.filter(collection_id=collection_id).count()
             pending = DataIndex.objects.filter(collection_id=collection_id, embedding__isnull=True).count()
             state = Collection.objects.get(pk=collection_id).status
@@ -362,14 +391,15 @@ def child(args) -> None:
             found = len(hits["list"] if isinstance(hits, dict) else hits)
             if pending or state != "ready" or not found:
                 raise SystemExit(f"not searchable: {pending} untrained indexes, status {state}, {found} hits")
-            db_cpu = pg_cpu() - db0
-            all_cpu = cpu + db_cpu + process_cpu([args.provider_pid]) - prov0
+            all_cpu = cpu + db_cpu + provider_cpu
+            floor = copy_floor(collection_id, pg_cpu)
             totals = split.totals
             named = {k: totals.get(k, 0.0) for k in ("chunking", "tokenising", "embedding")}
             named["inserting"] = totals.get("inserting", 0.0) + totals.get("insert rows", 0.0) + totals.get("store trained", 0.0)
             named["bookkeeping"] = totals.get("claim", 0.0) + totals.get("status", 0.0)
             named["other"] = max(0.0, cpu - sum(named.values()))
             db_split = {k: round(v, 2) for k, v in split.server.items()}
+            db_split["calls"] = round(db_calls, 2)  # every request (the inserts included), not the worker
             row = {
                 "database": args.child, "embedding": embedding, "case": case, "chunks": chunks,
                 "call_seconds": call_seconds, "call_cpu_seconds": round(call_cpu, 3), "seconds": seconds, "chunks_per_second": chunks / seconds,
@@ -378,12 +408,94 @@ def child(args) -> None:
                 "chunks_per_cpu_second": chunks / max(all_cpu, 1e-9),
                 "cpu": {k: round(v, 2) for k, v in named.items()}, "process_cpu": round(cpu, 2),
                 "db_server_cpu": round(db_cpu, 2), "db_split": db_split,
-                "provider_cpu": round(process_cpu([args.provider_pid]) - prov0, 2),
+                "provider_cpu": round(provider_cpu, 2),
                 "trained": trained, "tokens": tokens, "wall_vs_cpu": round(seconds / max(cpu, 1e-9), 2),
+                "workers": args.workers, "floor": floor,
+                # The same-run baseline: our CPU per chunk (every party) over a bare COPY's.
+                "cpu_vs_floor": round((all_cpu / chunks) / max(floor["cpu_seconds"] / chunks, 1e-9), 2),
+                "load_after": round(os.getloadavg()[0], 2),
             }
             log(json.dumps(row))
             rows.append(row)
     print(json.dumps(rows))
+
+
+def train(collection_id: str, workers: int) -> tuple[int, int]:
+    """What `workers` db_worker processes do with the collection's train_collection tasks, as
+    threads of this process (each with its own database connection): each runs the task, and
+    its continuations, until nothing is pending. Returns (items trained, tokens)."""
+    import threading
+
+    from django.db import connection
+
+    from datasets.models import Data
+    from datasets.training import train_collection
+
+    totals, lock = [0, 0], threading.Lock()
+    main = threading.current_thread()
+
+    def worker() -> None:
+        try:
+            while Data.objects.filter(collection_id=collection_id, training_state="pending").exists():
+                report = train_collection(collection_id=collection_id)
+                with lock:
+                    totals[0] += report.trained
+                    totals[1] += report.tokens
+                if not report.trained:
+                    break
+        finally:
+            if threading.current_thread() is not main:
+                connection.close()
+
+    if workers <= 1:
+        worker()
+    else:
+        threads = [threading.Thread(target=worker) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return totals[0], totals[1]
+
+
+def copy_floor(collection_id: str, pg_cpu) -> dict:
+    """The raw floor: the collection's trained rows (items with their words, indexes with their
+    vectors) inserted again, as a new collection of the same dataset, with one bare bulk write
+    per table (PostgreSQL: binary COPY; SQLite: executemany) in one transaction — no request,
+    no tokenising, no embedding, no claims. Every index of the database is maintained (HNSW,
+    GIN / FTS5 included), as for the real rows."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from config.ids import new_object_id
+    from datasets.models import Collection, Data, DataIndex
+    from datasets.services.bulk_writes import insert_rows
+
+    source = Collection.objects.get(pk=collection_id)
+    copy = Collection.objects.create(
+        team_id=source.team_id, dataset_id=source.dataset_id, type="virtual", name="floor", status="ready"
+    )
+    now = timezone.now()
+    new_ids, data_rows = {}, []
+    for pk, q, a, chunk_index, search_words in Data.objects.filter(collection_id=collection_id).values_list(
+        "pk", "q", "a", "chunk_index", "search_words"
+    ):
+        new_ids[pk] = new_object_id()
+        data_rows.append((new_ids[pk], source.team_id, source.dataset_id, copy.pk, q, a, chunk_index, search_words,
+                          "ready", 0, "", None, "", "", now, now))
+    index_rows = [
+        (new_object_id(), new_ids[data_id], source.dataset_id, copy.pk, kind, text, vector, len(vector))
+        for data_id, kind, text, vector in DataIndex.objects.filter(collection_id=collection_id).values_list(
+            "data_id", "type", "text", "embedding"
+        )
+    ]
+    cpu0, db0, started = _self_cpu(), pg_cpu(), time.perf_counter()
+    with transaction.atomic():
+        insert_rows(data=data_rows, indexes=index_rows)
+    seconds = time.perf_counter() - started
+    cpu = _self_cpu() - cpu0 + pg_cpu() - db0
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "chunks_per_second": round(len(data_rows) / seconds),
+            "chunks_per_cpu_second": round(len(data_rows) / max(cpu, 1e-9))}
 
 
 def _self_cpu() -> float:
