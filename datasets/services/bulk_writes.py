@@ -15,6 +15,7 @@ insert itself.
 import struct
 import threading
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 from django.db import connection
@@ -98,34 +99,34 @@ def mark_trained(*, token: str, items: list[tuple[str, str | None]], ready: str)
 # --- PostgreSQL -----------------------------------------------------------------------------
 
 
-def _vector_header(size: int) -> bytes:
-    return struct.pack(">HH", size, 0)
+@lru_cache(maxsize=8)
+def _vector_dumper(vector_oid: int) -> type:
+    """A psycopg dumper writing a float32 array as pgvector's binary `vector` (its `vector_recv`
+    form): the size and an unused 16 bits, then the big-endian float32s."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    class VectorDumper(Dumper):
+        format = Format.BINARY
+        oid = vector_oid
+
+        def dump(self, obj) -> bytes:
+            array = np.asarray(obj, dtype=">f4")
+            return struct.pack(">HH", array.shape[0], 0) + array.tobytes()
+
+    return VectorDumper
 
 
 def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """`COPY table (columns) FROM STDIN` in binary, the columns' types read from the catalog."""
     if not rows:
         return
-    from psycopg.adapt import Dumper
-    from psycopg.pq import Format
-
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor  # psycopg's own
         oids = _column_oids(cursor, table, columns)
         vector_oid = _vector_oid(cursor)
         if vector_oid in oids:
-
-            class VectorDumper(Dumper):
-                """pgvector's binary form: the size, an unused 16 bits, big-endian float32s."""
-
-                format = Format.BINARY
-                oid = vector_oid
-
-                def dump(self, obj) -> bytes:
-                    array = np.asarray(obj, dtype=">f4")
-                    return _vector_header(array.shape[0]) + array.tobytes()
-
-            cursor.adapters.register_dumper(None, VectorDumper)
+            cursor.adapters.register_dumper(None, _vector_dumper(vector_oid))
         quoted = ", ".join(connection.ops.quote_name(column) for column in columns)
         with cursor.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(oids)
