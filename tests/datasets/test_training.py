@@ -444,7 +444,7 @@ def test_an_internal_error_counts_an_attempt_instead_of_stranding_the_batch(coll
     def broken(**kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(training, "write_vectors", broken)
+    monkeypatch.setattr(training, "replace_indexes", broken)
     insert_data(collection=collection, items=[NewData(q="unlucky")])
     with pytest.raises(RuntimeError):
         training.train_collection(collection_id=collection.pk)
