@@ -1,4 +1,4 @@
-# make run   — start the server and a background worker on the embedded default (SQLite, offline
+# make run   — start the server and two background workers on the embedded default (SQLite, offline
 #              models), printing demo keys
 # make serve — production-style: migrate, then `manage.py serve` with WORKERS processes (rate
 #              limits shared through the database unless CACHE_URL says otherwise) and a worker
@@ -14,8 +14,6 @@ STAMP  := $(VENV)/.installed-stamp
 # none, so a client cannot set its own address (uvicorn alone would trust 127.0.0.1).
 FORWARDED_ALLOW_IPS ?=
 
-WORKERS ?= 2
-
 .PHONY: run serve test test-sqlite test-postgres install clean
 
 $(STAMP): pyproject.toml
@@ -26,24 +24,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The server and WORKERS background workers (knowledge-base training runs there: two share a
+# The server and TRAINING_WORKERS background workers (knowledge-base training runs there: two share a
 # large upload's batches, measured +15 % chunks/s on SQLite and +50 % on PostgreSQL on 2 cores,
 # docs/benchmarks.md); they are stopped when the server exits. Production runs `manage.py
 # db_worker` on its own (docs/production.md).
-WORKERS ?= 2
+TRAINING_WORKERS ?= 2
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo --base-url http://$(HOST):$(PORT)
 	@echo "Admin: http://$(HOST):$(PORT)/admin/  (make a login first: $(PY) manage.py createsuperuser)"
-	@workers=""; for i in $$(seq $(WORKERS)); do \
+	@workers=""; for i in $$(seq $(TRAINING_WORKERS)); do \
 		$(PY) manage.py db_worker --no-reload --interval 0.5 --verbosity 0 & workers="$$workers $$!"; done; \
 	trap 'kill $$workers 2>/dev/null; wait $$workers 2>/dev/null' EXIT INT TERM; \
-	echo "$(WORKERS) background workers started (pids$$workers): train knowledge bases"; \
+	echo "$(TRAINING_WORKERS) background workers started (pids$$workers): train knowledge bases"; \
 	$(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) --lifespan off \
 		--forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
 
 # Several server processes (docs/production.md): `manage.py serve` checks the cache (a key's
 # rate limit must hold across them) and runs uvicorn --workers; one background worker beside.
+WORKERS ?= 2
 serve: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	@$(PY) manage.py db_worker --no-reload --interval 0.5 --verbosity 0 & worker=$$!; \

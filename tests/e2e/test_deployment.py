@@ -92,7 +92,7 @@ def test_make_run_starts_a_training_worker_beside_the_server():
         ["make", "-n", "run", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.replace("\\\n", " ")
     recipe = next(line for line in printed.splitlines() if "-m uvicorn" in line)
-    # The workers (WORKERS, 2 by default) are started in the background first, and killed when
+    # The workers (TRAINING_WORKERS, 2 by default) are started in the background first, and killed when
     # the server exits.
     assert recipe.index("manage.py db_worker") < recipe.index("-m uvicorn")
     assert "for i in $(seq 2)" in recipe
