@@ -78,6 +78,29 @@ def test_recall_matches_exact_search_on_many_vectors(team, backend):
     assert [h.index_id for h in hits] == exact
 
 
+def test_sparse_query_scores_equal_a_dense_product(team, backend):
+    """A query with few non-zero dimensions (the built-in embedding of a short question) —
+    NumPy scores it on those dimensions alone — ranks and scores exactly as the full product."""
+    first, second = make_collection(make_dataset(team)), None
+    second = make_collection(first.dataset, "b")
+    rng = np.random.default_rng(3)
+    matrix = random_units(120, 512, seed=11)
+    matrix[rng.random(matrix.shape) < 0.8] = 0  # sparse stored vectors too
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    items = [add_vector_item(first if i % 2 else second, row) for i, row in enumerate(matrix)]
+    query = np.zeros(512, dtype=np.float32)
+    query[[5, 77, 300]] = (0.6, -0.48, 0.64)
+    exact = matrix @ query
+    hits = backend.recall(dataset_ids=[first.dataset_id], query=query, limit=len(items))
+    assert {h.index_id: h.score for h in hits} == pytest.approx(
+        {items[i].pk: float(exact[i]) for i in range(len(items))}, abs=1e-5
+    )
+    only_first = backend.recall(dataset_ids=[first.dataset_id], query=query, limit=5, collection_ids=[first.pk])
+    odd = [i for i in np.argsort(-exact, kind="stable") if i % 2][:5]
+    assert [h.score for h in only_first] == pytest.approx([float(exact[i]) for i in odd], abs=1e-5)
+    assert all(h.index_id in {items[i].pk for i in range(1, len(items), 2)} for h in only_first)
+
+
 def test_numpy_cache_reloads_only_after_a_vector_write(team):
     backend = NumpyExactBackend()
     collection = make_collection(make_dataset(team))
