@@ -6,8 +6,13 @@ bill. It is synchronous: training runs it in a worker process, never on a reques
 The built-in `builtin-lexical-embedding` is feature hashing, not a language model: each word of
 `providers.words.words()` is hashed (a stable hash, the same in every process) to one of 512
 dimensions and a sign, weighted by sublinear term frequency (1 + ln tf), and the row is
-L2-normalised; the tokens it bills are the words it hashed. Cosine similarity then measures shared words — it finds "refund policy" in a
-chunk that says "refund policy", never in one that says "money back".
+L2-normalised; the tokens it bills are the words of the text. Cosine similarity then measures
+shared words — it finds "refund policy" in a chunk that says "refund policy", never in one
+that says "money back". Function words (STOPWORDS: "the", "of", "how", 的, 了…) are left out
+unless a text has nothing else: they dominated every chunk's vector, diluting the words a
+question is about and making HNSW's graph link chunks by "the" and "of" (recall and quality
+figures: docs/benchmarks.md, "Dataset search"). Vectors stored by the earlier version (with
+function words) are re-embedded by migration datasets/0006_builtin_embedding_without_stopwords.
 
 The HTTP client (the process's pooled one, providers/http.py) sends batches of at most 64
 texts, with the model's declared timeout, and
@@ -103,6 +108,21 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 # --- the built-in lexical embedding -----------------------------------------------------------
 
 
+# Left out of the built-in embedding (see the module docstring): English and Chinese function
+# words, as `providers.words.words()` yields them (lowercase; jieba's segments).
+STOPWORDS = frozenset(
+    """a an the and or but if then else of to in on at by for with from into onto over under
+    about as is are was were be been being am do does did doing done have has had having i me
+    my we our you your he him his she her it its they them their this that these those there
+    here what which who whom whose when where why how not no nor so than too very can could
+    will would shall should may might must just also only own same such both each few more most
+    other some any all up down out off again further once s t don doesn isn aren wasn weren
+    hasn haven hadn won wouldn shouldn couldn
+    的 了 是 在 和 有 也 就 都 而 及 与 或 一个 这 那 这个 那个 我 你 他 她 它 我们 你们 他们 吗 呢 吧
+    啊 把 被 让 给 对 从 到 用 以 等 之""".split()
+)
+
+
 @lru_cache(maxsize=1 << 18)
 def _slot(word: str) -> tuple[int, float]:
     """The dimension and sign of `word`: from blake2b, stable across processes and runs."""
@@ -119,9 +139,11 @@ def _lexical_words(per_text: list[list[str]]) -> tuple[np.ndarray, int]:
     tokens billed).
 
     Vectorised over the batch: Python touches each distinct word once (its hash slot), NumPy
-    does the term frequencies and sums."""
+    does the term frequencies and sums. STOPWORDS are left out of a text that has other words."""
     size = BUILTIN_DIMENSIONS
     texts = per_text
+    billed = sum(map(len, per_text))
+    per_text = [[w for w in found if w not in STOPWORDS] or found for found in per_text]
     all_words = list(chain.from_iterable(per_text))
     if not all_words:
         return np.zeros((len(texts), size), dtype=np.float32), 0
@@ -139,7 +161,7 @@ def _lexical_words(per_text: list[list[str]]) -> tuple[np.ndarray, int]:
         weights=signs[key_words] * (1.0 + np.log(counts)),
         minlength=len(texts) * size,
     )
-    return normalise(summed.reshape(len(texts), size)), len(all_words)
+    return normalise(summed.reshape(len(texts), size)), billed
 
 
 # --- OpenAI-compatible HTTP -----------------------------------------------------------------

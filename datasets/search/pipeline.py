@@ -6,7 +6,8 @@ steps are FastGPT's (`core/dataset/search/controller.ts`):
 1. Scope: the team's datasets, minus forbidden collections, narrowed by `collectionFilterMatch`.
 2. Queries: the question, plus alternatives from a language model when extension is on.
 3. Recall, per query and channel: `embedding` 100 chunks, `fullTextRecall` 100, `mixedRecall`
-   80 by embedding + 60 by full text. A chunk found through several indexes takes its best
+   80 by embedding + 60 by full text (on PostgreSQL the two channels run side by side on two
+   connections when they can: parallel.py). A chunk found through several indexes takes its best
    index's score. Several queries' lists of one channel are RRF-fused (equal weights).
 4. Fusion: RRF, `weight / (60 + rank)`, the embedding list weighted `embeddingWeight` and the
    full-text list `1 - embeddingWeight` (one channel: weight 1).
@@ -26,7 +27,7 @@ from typing import NamedTuple
 
 from config.errors import BadRequest, DatasetNotFound, UpstreamError
 from datasets.models import Data, Dataset, DatasetType
-from datasets.search import fusion
+from datasets.search import fusion, parallel
 from datasets.search.budget import DEFAULT_LIMIT, count_tokens, within_budget
 from datasets.search.collection_filter import CollectionMatch, searchable_collections
 from datasets.search.dedupe import content_key, unique
@@ -122,8 +123,16 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
             result.notes.append(str(skipped))
 
     embedding_limit, full_text_limit = RECALL_LIMITS[options.search_mode]
-    embedding_list = _embedding_recall(result, datasets, ids, queries, embedding_limit, scope) if embedding_limit else []
-    full_text_list = _full_text_recall(ids, queries, full_text_limit, scope) if full_text_limit else []
+    # mixedRecall: the full-text channel runs beside the vector one on PostgreSQL (parallel.py).
+    side = parallel.beside(_full_text_recall, ids, queries, full_text_limit, scope) if (
+        embedding_limit and full_text_limit
+    ) else None
+    try:
+        embedding_list = _embedding_recall(result, datasets, ids, queries, embedding_limit, scope) if embedding_limit else []
+    finally:
+        full_text_list = side.result() if side is not None else None  # waited for even on error
+    if full_text_list is None:
+        full_text_list = _full_text_recall(ids, queries, full_text_limit, scope) if full_text_limit else []
 
     rows = _rows(ids, {c.data_id for c in embedding_list} | {c.data_id for c in full_text_list})
     embedding_list = [c for c in embedding_list if c.data_id in rows]

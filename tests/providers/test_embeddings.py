@@ -76,6 +76,17 @@ def test_builtin_sublinear_term_frequency():
     assert cosine(once, many) > 0.9
 
 
+def test_builtin_leaves_function_words_out_unless_nothing_else():
+    [question, keywords, only_function, chinese, chinese_keywords] = lexical_embedding(
+        ["How do I reset the password?", "reset password", "how to do it", "我的密码在哪里", "密码 哪里"]
+    )
+    assert np.allclose(question, keywords)  # "how", "do", "i", "the" carry no weight
+    assert only_function.any()  # a text of function words only keeps them
+    assert cosine(chinese, chinese_keywords) > 0.99  # 我 的 在 left out
+    billed = embed(model=get_model(BUILTIN_EMBEDDING), texts=["How do I reset the password?"]).tokens
+    assert billed == len(words("How do I reset the password?"))  # every word is still billed
+
+
 def test_builtin_text_without_words_is_a_zero_row():
     vectors = lexical_embedding(["", "  ,.!?  ", "word"])
     assert not vectors[0].any() and not vectors[1].any() and vectors[2].any()
