@@ -12,7 +12,7 @@ that says "money back". Function words (STOPWORDS: "the", "of", "how", 的, 了�
 unless a text has nothing else: they dominated every chunk's vector, diluting the words a
 question is about and making HNSW's graph link chunks by "the" and "of" (recall and quality
 figures: docs/benchmarks.md, "Dataset search"). Vectors stored by the earlier version (with
-function words) are re-embedded by migration datasets/0006_builtin_embedding_without_stopwords.
+function words) are re-embedded by migration datasets/0007_builtin_embedding_without_stopwords.
 
 The HTTP client (the process's pooled one, providers/http.py) sends batches of at most 64
 texts, with the model's declared timeout, and

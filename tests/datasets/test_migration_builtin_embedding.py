@@ -1,4 +1,4 @@
-"""Migration 0006: stored vectors of the built-in embedding are recomputed with the current
+"""Migration 0007: stored vectors of the built-in embedding are recomputed with the current
 embedding (no function words), other models' vectors are left alone, versions are bumped."""
 
 from importlib import import_module
@@ -15,7 +15,7 @@ from tests.datasets.storage_helpers import add_vector_item, make_collection, mak
 
 pytestmark = pytest.mark.django_db
 
-migration = import_module("datasets.migrations.0006_builtin_embedding_without_stopwords")
+migration = import_module("datasets.migrations.0007_builtin_embedding_without_stopwords")
 
 
 def test_builtin_vectors_are_recomputed_and_versions_bumped(team):

@@ -72,7 +72,7 @@ def reembed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("datasets", "0005_postgres_stored_tsvector"),
+        ("datasets", "0006_qa_chunk_and_read_retries"),
     ]
 
     operations = [
