@@ -151,6 +151,7 @@ def key_api_paths(urlconf=None) -> frozenset[str]:
     whose view is a DRF view with API-key authentication only (see the module's docstring).
     Paths with converters are left out (exact matching only; there are none today)."""
     from django.urls import URLPattern, URLResolver, get_resolver
+    from django.urls.resolvers import RoutePattern
     from rest_framework.authentication import SessionAuthentication
     from rest_framework.settings import api_settings
     from rest_framework.views import APIView
@@ -162,7 +163,8 @@ def key_api_paths(urlconf=None) -> frozenset[str]:
         if not (isinstance(view, type) and issubclass(view, APIView)):
             return False
         # as_view(authentication_classes=…) (the schema's and Swagger's views) overrides the class's.
-        classes = (getattr(callback, "initkwargs", None) or {}).get("authentication_classes", view.authentication_classes)
+        initkwargs = getattr(callback, "initkwargs", None) or {}
+        classes = initkwargs.get("authentication_classes", view.authentication_classes)
         return bool(classes) and all(
             issubclass(c, key_classes) and not issubclass(c, SessionAuthentication) for c in classes
         )
@@ -171,8 +173,8 @@ def key_api_paths(urlconf=None) -> frozenset[str]:
 
     def walk(patterns, prefix: str) -> None:
         for pattern in patterns:
-            route = getattr(pattern.pattern, "_route", None)
-            if route is None or "<" in route:  # a regex or a converter: not an exact path
+            route = str(pattern.pattern)
+            if not isinstance(pattern.pattern, RoutePattern) or "<" in route:  # a regex, a converter
                 continue
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, prefix + route)
