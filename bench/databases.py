@@ -9,8 +9,13 @@ NAMES = ("sqlite", "postgres")
 
 
 @contextmanager
-def throwaway_database(name: str, *, prefix: str = "bench-"):
-    """Yield the URL of a database ``name`` ("sqlite" or "postgres") that is gone afterwards."""
+def throwaway_database(name: str, *, prefix: str = "bench-", server_settings: dict[str, str] | None = None):
+    """Yield the URL of a database ``name`` ("sqlite" or "postgres") that is gone afterwards.
+
+    ``server_settings`` (PostgreSQL from the wheel only): parameters set with ALTER SYSTEM
+    before the benchmark connects, the server restarted to apply them — e.g. a
+    ``shared_buffers`` that holds the HNSW index, as docs/production.md recommends (pgserver
+    ships PostgreSQL's default 128 MB). Ignored for TEST_DATABASE_URL's server (not ours)."""
     if name not in NAMES:
         raise ValueError(f"unknown database {name!r}; choose from {', '.join(NAMES)}")
     if name == "postgres" and os.environ.get("TEST_DATABASE_URL"):
@@ -24,6 +29,18 @@ def throwaway_database(name: str, *, prefix: str = "bench-"):
 
         server = pgserver.get_server(folder, cleanup_mode="stop")
         try:
+            if server_settings:
+                configure(server, server_settings)
             yield server.get_uri()
         finally:
             server.cleanup()
+
+
+def configure(server, server_settings: dict[str, str]) -> None:
+    """ALTER SYSTEM each setting, then `pg_ctl restart` (same options: socket, port)."""
+    from pgserver._commands import pg_ctl
+
+    for parameter, value in server_settings.items():
+        server.psql(f"ALTER SYSTEM SET {parameter} = '{value}';")
+    log = os.path.join(str(server.pgdata), "restart.log")
+    pg_ctl(["-w", "-m", "fast", "-l", log, "restart"], pgdata=str(server.pgdata), user=server.system_user, timeout=60)

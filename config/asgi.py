@@ -17,7 +17,20 @@ middlewares this endpoint never uses (`LEAN_SKIPPED`), the pure ones (headers, r
 inline on the event loop instead of in a thread hop.
 Authentication, rate limit, envelope errors (OpenAI `error`, WWW-Authenticate, Retry-After,
 Allow) are the view's own (keys/access.py, config/exception_handler.py), hence the same.
-Every other path — the admin, every other /api endpoint — gets the full stack as before.
+
+**The key-authenticated API takes it too** (`key_api_paths()`): every exact path of the URL
+conf under /api/ whose view is a DRF view authenticating by API key only — its
+`authentication_classes` non-empty, each one of settings' DEFAULT_AUTHENTICATION_CLASSES and
+none DRF's SessionAuthentication (so no session is read, and skipping CSRF opens nothing:
+DRF views are `csrf_exempt` and only SessionAuthentication enforces CSRF). A searchTest paid
+~1.5 ms of CPU in 13 thread hops for middlewares it never uses (docs/benchmarks.md, "API
+layer"). These views are sync: each request keeps its own thread (Django's
+ThreadSensitiveContext) whatever the database, as through Django's handler. One header
+differs, by design: a request carrying a session cookie gets no `Vary: Cookie` and, when that
+session is stale, no `Set-Cookie` deleting it — the answer does not depend on cookies, and the
+full stack would look the session up in the database for it.
+Every other path — the admin, the OpenAPI schema and Swagger UI (/api/schema/, /api/docs/:
+no key), an unknown /api path, a trailing slash — gets the full stack as before.
 """
 
 import os
@@ -31,7 +44,8 @@ from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# Served by LeanHandler (exact paths: anything else, trailing slash included, is Django's).
+# Served by LeanHandler on the event loop (exact paths: anything else, trailing slash
+# included, is Django's): the async chat view.
 LEAN_PATHS = frozenset({"/api/v1/chat/completions"})
 
 # Middlewares the chat-completions endpoint never uses: sessions, CSRF (the view is exempt and
@@ -92,7 +106,7 @@ class LeanHandler(ASGIHandler):
     waits of concurrent turns (PostgreSQL, c=32: 100 → 88 req/s; docs/benchmarks.md)."""
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and on_loop():
+        if scope["type"] == "http" and scope["path"] in LEAN_PATHS and on_loop():
             await self.handle(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -132,15 +146,56 @@ def lean_middleware() -> list[str]:
     return [path for path in settings.MIDDLEWARE if path not in LEAN_SKIPPED]
 
 
-class Router:
-    """`LEAN_PATHS` to the lean handler, everything else (and lifespan) to Django's."""
+def key_api_paths(urlconf=None) -> frozenset[str]:
+    """The exact paths of the key-authenticated API: each path of the URL conf under /api/
+    whose view is a DRF view with API-key authentication only (see the module's docstring).
+    Paths with converters are left out (exact matching only; there are none today)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from django.urls.resolvers import RoutePattern
+    from rest_framework.authentication import SessionAuthentication
+    from rest_framework.settings import api_settings
+    from rest_framework.views import APIView
 
-    def __init__(self, full, lean):
+    key_classes = tuple(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+
+    def key_only(callback) -> bool:
+        view = getattr(callback, "cls", None)
+        if not (isinstance(view, type) and issubclass(view, APIView)):
+            return False
+        # as_view(authentication_classes=…) (the schema's and Swagger's views) overrides the class's.
+        initkwargs = getattr(callback, "initkwargs", None) or {}
+        classes = initkwargs.get("authentication_classes", view.authentication_classes)
+        return bool(classes) and all(
+            issubclass(c, key_classes) and not issubclass(c, SessionAuthentication) for c in classes
+        )
+
+    paths = set()
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            route = str(pattern.pattern)
+            if not isinstance(pattern.pattern, RoutePattern) or "<" in route:  # a regex, a converter
+                continue
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + route)
+            elif isinstance(pattern, URLPattern) and key_only(pattern.callback):
+                paths.add("/" + prefix + route)
+
+    walk(get_resolver(urlconf).url_patterns, "")
+    return frozenset(path for path in paths if path.startswith("/api/"))
+
+
+class Router:
+    """`LEAN_PATHS` and the key-authenticated API's paths to the lean handler, everything else
+    (and lifespan) to Django's."""
+
+    def __init__(self, full, lean, paths=None):
         self.full = full
         self.lean = lean
+        self.paths = LEAN_PATHS | (key_api_paths() if paths is None else paths)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] in LEAN_PATHS:
+        if scope["type"] == "http" and scope["path"] in self.paths:
             await self.lean(scope, receive, send)
         else:
             await self.full(scope, receive, send)

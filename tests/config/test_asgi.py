@@ -1,94 +1,23 @@
 """The lean path of POST /api/v1/chat/completions (config/asgi.py): every answer — errors with
 their envelope and headers, a whole answer, a stream — is the same as through Django's full
-handler; no session, CSRF, auth or messages middleware runs for it; every other path still
-gets the full stack. Driven through the real ASGI application with httpx's ASGI transport."""
+handler; no session, CSRF, auth or messages middleware runs for it; the admin, the schema
+and Swagger UI still get the full stack. Driven through the real ASGI application with httpx's ASGI transport."""
 
-import json
-
-import httpx
 import pytest
 from asgiref.sync import async_to_sync
-from django.contrib.sessions.middleware import SessionMiddleware
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
-from django.middleware.csrf import CsrfViewMiddleware
 from django.test.utils import override_settings
 
 import config.asgi
 from chat.models import ChatItem
 from tests.chat.completion_calls import ask
+from tests.config.asgi_calls import URL, assert_same, call, full, lean
 
-URL = "/api/v1/chat/completions"
-# Headers whose value legitimately differs between two calls (ids and times are in the body).
-VARYING = {"content-length"}
-
-
-class Reply:
-    def __init__(self, response: httpx.Response):
-        self.status = response.status_code
-        self.headers = {name.lower(): value for name, value in response.headers.multi_items()}
-        self.header_names = sorted(name.lower() for name, _ in response.headers.multi_items())
-        self.text = response.text
-
-    def json(self):
-        return json.loads(self.text)
-
-
-def call(app, method="POST", path=URL, *, key=None, body=None, raw=None, chunked=False, headers=None) -> Reply:
-    async def run():
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        if key is not None:
-            sent["Authorization"] = key.header
-        content = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if chunked:
-            data = content
-
-            async def pieces():
-                yield data[: len(data) // 2]
-                yield data[len(data) // 2 :]
-
-            content = pieces()
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return Reply(await client.request(method, path, content=content, headers=sent))
-
-    return async_to_sync(run)()
-
-
-def lean(**kwargs) -> Reply:
-    return call(config.asgi.application, **kwargs)
-
-
-def full(**kwargs) -> Reply:
-    return call(config.asgi.full_application, **kwargs)
-
-
-def assert_same(a: Reply, b: Reply, *, same_body=True, varying=frozenset()):
-    assert a.status == b.status
-    assert a.header_names == b.header_names
-    skip = VARYING | varying
-    assert {k: v for k, v in a.headers.items() if k not in skip} == {
-        k: v for k, v in b.headers.items() if k not in skip
-    }
-    if same_body:
-        assert a.json() == b.json()
+pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 
 @pytest.fixture
 def models(provider_models):
     return provider_models
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """The application runs in the test's thread here (async_to_sync) and closes the thread's
-    database connections at each request's end — the test's own, inside its transaction.
-    Django's test client does the same as this for the same reason."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 # --- the same answers as the full stack ---------------------------------------------------
@@ -213,23 +142,6 @@ def test_a_crash_in_the_view_is_the_500_envelope(db, app_key, monkeypatch):
 # --- which middlewares run ----------------------------------------------------------------
 
 
-@pytest.fixture
-def middleware_calls(monkeypatch):
-    """Names of the session and CSRF middleware hooks that ran."""
-    calls = []
-    for cls, hook in ((SessionMiddleware, "process_request"), (SessionMiddleware, "process_response"),
-                      (CsrfViewMiddleware, "process_request"),
-                      (CsrfViewMiddleware, "process_response")):
-        original = getattr(cls, hook)
-
-        def spy(self, *args, _original=original, _name=f"{cls.__name__}.{hook}"):
-            calls.append(_name)
-            return _original(self, *args)
-
-        monkeypatch.setattr(cls, hook, spy)
-    return calls
-
-
 def test_no_session_or_csrf_middleware_runs_for_chat_completions(db, models, app_key, middleware_calls):
     assert lean(key=app_key, body=ask("hi")).status == 200
     assert lean(key=app_key, body=ask("hi", stream=True)).status == 200
@@ -248,9 +160,11 @@ def test_the_lean_chain_is_the_settings_chain_without_the_skipped_middlewares(se
     assert "config.middleware.ApiErrorMiddleware" in chain and "config.middleware.ChunkedBodyMiddleware" in chain
 
 
-def test_other_api_endpoints_get_the_full_stack(db, global_key, middleware_calls):
-    answer = lean(key=global_key, path="/api/core/chat/history/getHistories", body={"appId": "x"})
-    assert answer.status in (200, 400, 404)
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/core/dataset/nope"])
+def test_the_schema_swagger_and_unknown_api_paths_get_the_full_stack(db, middleware_calls, path):
+    # (The key-authenticated endpoints take the lean path too: tests/config/test_asgi_key_api.py.)
+    answer = lean(method="GET", path=path, headers={"Content-Type": "text/html"})
+    assert answer.status == (404 if path.endswith("nope") else 200)
     assert "SessionMiddleware.process_request" in middleware_calls
     assert "CsrfViewMiddleware.process_request" in middleware_calls
 
