@@ -704,8 +704,8 @@ async def streams_case(stack, direct, ours, args) -> tuple[list[Row], list[int],
                          "CPU ms per stream start client/provider/relay/other "
                          f"{sc['client'] / n * 1000:.2f}/{sc['provider'] / n * 1000:.2f}/"
                          f"{(sc['server'] if target.name == 'ours' else 0.0) / n * 1000:.2f}/"
-                         f"{sc['other'] / n * 1000:.2f} (of which PostgreSQL {sc['database'] / n * 1000:.2f}, "
-                         f"foreign load {sc['foreign'] / n * 1000:.2f}); machine busy "
+                         f"{sc['other'] / n * 1000:.2f} (of which PostgreSQL {fmt(sc['database'] / n * 1000, 2)}, "
+                         f"foreign load {fmt(sc['foreign'] / n * 1000, 2)}); machine busy "
                          f"{sc['busy'] / sc['total'] * 100 if sc['total'] else math.nan:.0f}%, "
                          f"load {os.getloadavg()[0]:.2f}")
             print("  " + notes[-1], flush=True)
