@@ -33,7 +33,10 @@ Cases:
     [DONE] and how many fail; then, while the N are held open, sequential probe streams
     measure the first-chunk delay a new client sees, and /proc tells how much of a core the
     server spends just relaying the held streams. N grows through --streams (1000, 1500)
-    while every stream of the previous level completed.
+    while every stream of the previous level completed. The burst's start phase (sending the
+    N until the last first chunk) is accounted apart: each party's CPU per stream start, our
+    PostgreSQL's apart from foreign load, and with --burst-profile FILE py-spy's samples of
+    the server over that phase alone.
 
 The load generator is a minimal HTTP/1.1 client on raw asyncio streams (uvloop when installed,
 keep-alive, requests pre-encoded): about as cheap on CPU as a Python client gets, which matters
@@ -216,8 +219,7 @@ class Stack:
 
     def pids(self, name: str) -> list[int]:
         """The process and its descendants (uvicorn --workers N forks its workers)."""
-        root = next((p.pid for p in self.procs if p.bench_name == name), None)
-        return process_tree(root) if root is not None else []
+        return [pid for p in self.procs if p.bench_name == name for pid in process_tree(p.pid)]
 
 
 # --- /proc accounting ---------------------------------------------------------------------
@@ -255,6 +257,16 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
 
 
+def open_sockets(pid: int) -> int:
+    """How many sockets a process holds (its share of the open streams)."""
+    count = 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+    return count
+
+
 def memory_and_threads(pids: list[int]) -> tuple[float, int]:
     rss_kb, threads = 0, 0
     for pid in pids:
@@ -267,7 +279,22 @@ def memory_and_threads(pids: list[int]) -> tuple[float, int]:
     return rss_kb / 1024, threads
 
 
-CPU_KEYS = ("client", "provider", "server", "peer", "busy", "total")
+CPU_KEYS = ("client", "provider", "server", "peer", "busy", "total", "database")
+
+
+def database_cpu_seconds() -> float:
+    """CPU of the PostgreSQL cluster tests/with_postgres.py started for this run (found by its
+    data directory's postmaster.pid): its live processes, plus the postmaster's reaped children
+    (backends that have exited). NaN when there is none (SQLite, or an outside server). Kept
+    apart from "other", so foreign load on a shared machine is not counted as ours."""
+    pgdata = os.environ.get("PGSERVER_PGDATA")
+    try:
+        postmaster = int(Path(pgdata, "postmaster.pid").read_text().split("\n", 1)[0])
+        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    except (TypeError, OSError, ValueError):
+        return math.nan
+    reaped = (int(fields[13]) + int(fields[14])) / CLK_TCK  # cutime + cstime
+    return cpu_seconds(process_tree(postmaster)) + reaped
 
 
 @dataclass
@@ -278,17 +305,20 @@ class CpuSnapshot:
     peer: float
     busy: float
     total: float
+    database: float
 
     @classmethod
     def take(cls, stack: Stack) -> "CpuSnapshot":
         busy, total = machine_cpu()
         return cls(time.process_time(), cpu_seconds(stack.pids("provider")), cpu_seconds(stack.pids("server")),
-                   cpu_seconds(stack.pids("peer")), busy, total)
+                   cpu_seconds(stack.pids("peer")), busy, total, database_cpu_seconds())
 
     def since(self, before: "CpuSnapshot") -> dict:
         d = {k: getattr(self, k) - getattr(before, k) for k in CPU_KEYS}
         # Everything else that ran: PostgreSQL (when used), and anything foreign on the machine.
         d["other"] = max(0.0, d["busy"] - d["client"] - d["provider"] - d["server"] - d["peer"])
+        # Of which our PostgreSQL (NaN without one); the rest is foreign load.
+        d["foreign"] = max(0.0, d["other"] - d["database"]) if not math.isnan(d["database"]) else math.nan
         return d
 
 
@@ -445,10 +475,27 @@ class Burst:
     threads: int
     hold_core: float  # CPU seconds per second of the holding process while all N are open
     cpu: dict = field(default_factory=dict)
+    start_cpu: dict = field(default_factory=dict)  # from sending the N to the last first chunk
+    start_wall: float = math.nan  # s, from sending the N to the last first chunk
+    sockets: list[int] = field(default_factory=list)  # open sockets of each holding process
 
 
-async def burst(stack: Stack, target: Target, n: int, words: int, delay: float, probes: int) -> Burst:
-    """N slow streams opened at once, then probe streams while they are held open."""
+def start_spy(pids: list[int], output: str, rate: int) -> subprocess.Popen:
+    """py-spy `record --gil --format raw` on the server (its workers with --subprocesses),
+    until interrupted (SIGINT: py-spy then writes its output)."""
+    spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
+    if not spy:
+        raise SystemExit("py-spy is not installed: .venv/bin/pip install -e '.[bench]'")
+    argv = [spy, "record", "--gil", "--format", "raw", "--rate", str(rate), "--output", output,
+            "--pid", str(pids[0])] + (["--subprocesses"] if len(pids) > 1 else [])
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def burst(stack: Stack, target: Target, n: int, words: int, delay: float, probes: int,
+                spy_output: str | None = None, spy_rate: int = 250) -> Burst:
+    """N slow streams opened at once, then probe streams while they are held open.
+    With ``spy_output`` (ours only), py-spy samples the server from just before the N are
+    sent until the last of them has its first chunk: where a stream's start costs CPU."""
     answer = " ".join(f"w{i}" for i in range(words))
     slow = target.request(body_for(target, stream=True, text=f"[[chunk-delay:{delay}]][[answer:{answer}]] slow"))
     probe = target.request(body_for(target, stream=True))
@@ -465,6 +512,9 @@ async def burst(stack: Stack, target: Target, n: int, words: int, delay: float, 
         nonlocal first_chunks
         first_chunks += 1
 
+    spy = start_spy(stack.pids("server"), spy_output, spy_rate) if spy_output else None
+    if spy:
+        await asyncio.sleep(1.0)  # py-spy attaches
     before = CpuSnapshot.take(stack)
     started = time.monotonic()
     tasks = [asyncio.create_task(conn.exchange(slow, seen_first)) for conn in conns]
@@ -472,10 +522,18 @@ async def burst(stack: Stack, target: Target, n: int, words: int, delay: float, 
     # Probe only once every stream has started (or failed), and stop a second before the first
     # of them can end, so each probe sees all N open.
     while first_chunks + sum(t.done() for t in tasks) < n and time.monotonic() - started < hold:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
+    start_wall = time.monotonic() - started
+    start_cpu = CpuSnapshot.take(stack).since(before)
+    if spy:
+        spy.send_signal(signal.SIGINT)
+        errors = (await asyncio.to_thread(spy.communicate))[1].decode(errors="replace")
+        if not Path(spy_output).exists():
+            raise SystemExit(f"py-spy failed ({spy.returncode}): {errors[-500:]}")
     probe_results, open_counts = [], []
     holder = stack.pids("server" if target.name == "ours" else "provider")
     rss_mb, threads = memory_and_threads(holder)
+    sockets = [open_sockets(pid) for pid in holder]
     hold_cpu, hold_started = cpu_seconds(holder), time.monotonic()
     while time.monotonic() - started < hold - 1.0:
         if len(probe_results) < probes:
@@ -489,7 +547,8 @@ async def burst(stack: Stack, target: Target, n: int, words: int, delay: float, 
     cpu = CpuSnapshot.take(stack).since(before)
     for conn in conns:
         conn.close()
-    return Burst(results, probe_results, min(open_counts, default=0), rss_mb, threads, hold_core, cpu)
+    return Burst(results, probe_results, min(open_counts, default=0), rss_mb, threads, hold_core, cpu,
+                 start_cpu, start_wall, sockets)
 
 
 # --- statistics and report --------------------------------------------------------------------
@@ -634,13 +693,32 @@ async def streams_case(stack, direct, ours, args) -> tuple[list[Row], list[int],
     for n in args.streams:
         level = {}
         for target in (direct, ours):
-            b = await burst(stack, target, n, args.stream_words, args.chunk_delay, args.probes)
+            spy_output = args.burst_profile if target.name == "ours" and not held else None
+            b = await burst(stack, target, n, args.stream_words, args.chunk_delay, args.probes,
+                            spy_output=spy_output, spy_rate=args.profile_rate)
             level[target.name] = b
+            # The start phase alone (sending the N until the last first chunk): each party's CPU
+            # per stream start, so the figure means something on a machine the parties share.
+            sc = b.start_cpu
+            notes.append(f"{n} streams via {target.name}, start phase: {b.start_wall:.2f} s to the last first chunk; "
+                         "CPU ms per stream start client/provider/relay/other "
+                         f"{sc['client'] / n * 1000:.2f}/{sc['provider'] / n * 1000:.2f}/"
+                         f"{(sc['server'] if target.name == 'ours' else 0.0) / n * 1000:.2f}/"
+                         f"{sc['other'] / n * 1000:.2f} (of which PostgreSQL {fmt(sc['database'] / n * 1000, 2)}, "
+                         f"foreign load {fmt(sc['foreign'] / n * 1000, 2)}); machine busy "
+                         f"{sc['busy'] / sc['total'] * 100 if sc['total'] else math.nan:.0f}%, "
+                         f"load {os.getloadavg()[0]:.2f}")
+            print("  " + notes[-1], flush=True)
+            if spy_output:
+                print(f"  py-spy --gil on the server during the start phase -> {spy_output}:", flush=True)
+                print("\n".join("    " + line for line in profile_shares.table(
+                    profile_shares.read(spy_output), cpu_ms=sc["server"] / n * 1000)), flush=True)
             errors = sorted({r.error.split(":")[0] for r in b.results if not r.ok})
             notes.append(f"{n} streams via {target.name}: {sum(r.ok for r in b.results)} completed with [DONE], "
                          f"{sum(not r.ok for r in b.results)} failed {errors or ''}; "
                          f"{'server' if target.name == 'ours' else 'provider'} RSS {b.rss_mb:.0f} MB, "
-                         f"{b.threads} threads, {fmt(b.hold_core * 100, 0)}% of a core while holding them; " + (
+                         f"{b.threads} threads, sockets per process {b.sockets}, "
+                         f"{fmt(b.hold_core * 100, 0)}% of a core while holding them; " + (
                              f"{len(b.probes)} probe(s) with >= {b.open_during_probes} open" if b.probes else
                              "no probe: opening them all took longer than one lasts"))
             print("  " + notes[-1], flush=True)
@@ -839,6 +917,9 @@ def parse_args(argv=None):
     parser.add_argument("--peer-venv", help="the peer's venv (default .bench-venvs/<peer>; installed when missing)")
     parser.add_argument("--profile", metavar="FILE", help="instead of the cases: py-spy --gil on our server during "
                         "non-stream turns at c=1, raw stacks to FILE, and the share of each part")
+    parser.add_argument("--burst-profile", metavar="FILE", help="with --streams: py-spy --gil on our server "
+                        "during the first level's start phase (sending the N until the last first chunk), raw "
+                        "stacks to FILE, and the share of each part")
     parser.add_argument("--profile-seconds", type=int, default=20, help="how long --profile samples (default 20)")
     parser.add_argument("--profile-rate", type=int, default=250, help="--profile's samples per second (default 250)")
     parser.add_argument("--server-arg", action="append", default=[],
