@@ -36,7 +36,7 @@ def prose_chunks(limit: int, *, seed: int) -> list[str]:
     chunks: list[str] = []
 
     def add(text: str) -> None:
-        words = text.split()
+        words = [w for w in text.split() if w.isprintable()]  # no NUL or control characters
         for start in range(0, len(words), WINDOW_WORDS):
             piece = " ".join(words[start : start + WINDOW_WORDS])
             if len(piece.split()) >= MIN_WORDS and piece not in seen:

@@ -20,7 +20,6 @@ pending items were left behind by a worker that died.
 
 import logging
 import math
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +42,7 @@ from datasets.models import (
 from datasets.search.vector import bump_vector_version, vector_backend
 from datasets.services.bulk_writes import mark_trained, replace_indexes
 from datasets.services.data import default_index_text, refresh_collection_status
+from datasets.training_claims import claim_due
 from keys.models import ApiKey
 from keys.services import add_usage
 from providers.embeddings import EmbeddingRejected, embed
@@ -125,23 +125,9 @@ def train_collection(*, collection_id: str) -> TrainingReport:
 
 def claim_batch(*, collection_id: str, size: int | None = None) -> tuple[str, list[Data]]:
     """Claim up to `size` due pending items of the collection: (claim token, items)."""
-    size = size or settings.TRAINING_BATCH_SIZE
-    now = timezone.now()
-    token = secrets.token_hex(16)
-    due = Data.objects.filter(collection_id=collection_id, training_state=TrainingState.PENDING).filter(
-        Q(train_next_at__isnull=True) | Q(train_next_at__lte=now)
-    )
-    with transaction.atomic():
-        candidates = due.order_by("chunk_index", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("id", flat=True)[:size])
-        if not ids:
-            return token, []
-        # The same conditions again: on SQLite (no row locks) the write lock serialises claims.
-        due.filter(id__in=ids).update(
-            train_claim=token, train_next_at=now + timedelta(seconds=settings.TRAINING_CLAIM_SECONDS)
-        )
+    token, ids = claim_due(Data, collection_id=collection_id, size=size or settings.TRAINING_BATCH_SIZE)
+    if not ids:
+        return token, []
     return token, list(
         Data.objects.filter(pk__in=ids, train_claim=token).only("id", "bill_id", "q", "a", "search_words")
     )

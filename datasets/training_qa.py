@@ -16,17 +16,17 @@ state `error` with the message, shown on its collection; `retrain_failed` puts i
 
 import logging
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from datasets.models import Collection, CollectionStatus, QaChunk, TrainingBill, TrainingState
 from datasets.services.data import MAX_DATA_CHARS, InsertResult, NewData, clean, insert_data, refresh_collection_status
+from datasets.training_claims import claim_due
 from keys.models import ApiKey
 from keys.services import add_usage
 from providers.chat_models import complete_sync
@@ -193,21 +193,8 @@ def generate_qa(*, collection_id: str) -> QaReport:
 
 def claim_chunk(*, collection_id: str) -> tuple[str, QaChunk | None]:
     """Claim the collection's next due pending QA chunk: (claim token, chunk or None)."""
-    now = timezone.now()
-    token = secrets.token_hex(16)
-    due = QaChunk.objects.filter(collection_id=collection_id, training_state=TrainingState.PENDING).filter(
-        Q(train_next_at__isnull=True) | Q(train_next_at__lte=now)
-    )
-    with transaction.atomic():
-        candidates = due.order_by("chunk_index", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        pk = candidates.values_list("id", flat=True).first()
-        if pk is None:
-            return token, None
-        # The same conditions again: on SQLite (no row locks) the write lock serialises claims.
-        due.filter(pk=pk).update(train_claim=token, train_next_at=now + timedelta(seconds=settings.TRAINING_CLAIM_SECONDS))
-    return token, QaChunk.objects.filter(pk=pk, train_claim=token).first()
+    token, ids = claim_due(QaChunk, collection_id=collection_id, size=1)
+    return token, (QaChunk.objects.filter(pk=ids[0], train_claim=token).first() if ids else None)
 
 
 def _generate(collection: Collection, token: str, chunk: QaChunk, report: QaReport) -> None:
