@@ -39,46 +39,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from asgi_calls import post  # noqa: E402 (after the path insert)
 
 PATH = "/api/core/dataset/searchTest"
 
 
-def scope_for(key: str, body: bytes) -> dict:
-    return {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": "POST", "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {key}".encode()),
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-    }
-
-
 async def request(app, key: str, body: bytes) -> bytes:
-    """One request through the ASGI app; its body (raises unless 200)."""
-    sent = False
-    never = asyncio.get_running_loop().create_future()
-    status, parts = 0, []
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await never
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            parts.append(message.get("body", b""))
-
-    await app(scope_for(key, body), receive, send)
-    if status != 200:
-        raise RuntimeError(f"HTTP {status}: {b''.join(parts)[:300]!r}")
-    return b"".join(parts)
+    """One searchTest through the ASGI app; its body (raises unless 200)."""
+    return await post(app, PATH, key, body)
 
 
 def cpu_per_call(function, count: int) -> float:

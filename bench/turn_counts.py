@@ -47,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from chat_overhead import client_loop_factory, free_port, http_status  # noqa: E402
+from asgi_calls import post  # noqa: E402
 
 PROVIDER_KEY = "bench-provider-key"
 MODEL = "bench-llm"
@@ -156,42 +157,10 @@ class Hooks:
         psycopg.AsyncClientCursor.execute = async_execute
 
 
-def scope_for(key: str, body: bytes) -> dict:
-    return {
-        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-        "method": "POST", "scheme": "http", "path": "/api/v1/chat/completions",
-        "raw_path": b"/api/v1/chat/completions", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {key}".encode()),
-                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-    }
-
-
 async def turn(app, key: str, body: bytes) -> int:
-    """One request through the ASGI app; its status."""
-    sent = False
-    never = asyncio.get_running_loop().create_future()
-    status, parts = 0, []
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await never  # no disconnect: Django's listener waits here until the response is done
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            parts.append(message.get("body", b""))
-
-    await app(scope_for(key, body), receive, send)
-    if status != 200:
-        raise RuntimeError(f"HTTP {status}: {b''.join(parts)[:300]!r}")
-    return status
+    """One chat turn through the ASGI app; its status (raises unless 200)."""
+    await post(app, "/api/v1/chat/completions", key, body)
+    return 200
 
 
 @contextlib.contextmanager
