@@ -2,6 +2,7 @@
 the search itself is small (the API layer is the same at any size).
 
     .venv/bin/python bench/search_overhead.py [--chunks 300] [--requests 400] [--rounds 4] [--cprofile 25]
+                                              [--corpus synthetic|prose]
     .venv/bin/python -m tests.with_postgres .venv/bin/python bench/search_overhead.py   # PostgreSQL
 
 A fresh database (a temporary SQLite file, or DATABASE_URL), CHUNKS synthetic chunks
@@ -197,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=400, help="per variant")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--cprofile", type=int, default=0, help="print the top N functions of the view")
+    parser.add_argument("--corpus", choices=("synthetic", "prose"), default="synthetic",
+                        help="the chunks: synthetic words, or real prose (bench/prose_corpus.py)")
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         if not os.environ.get("DATABASE_URL"):
@@ -213,7 +216,7 @@ def main(argv=None) -> int:
 
         from bench import search_corpus as corpus
 
-        loaded = corpus.load_corpus(chunks=args.chunks)
+        loaded = corpus.load_corpus(chunks=args.chunks, corpus=args.corpus)
         connection.close()
         try:
             import uvloop

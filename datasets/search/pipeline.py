@@ -26,7 +26,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from config.errors import BadRequest, DatasetNotFound, UpstreamError
-from datasets.models import Data, Dataset, DatasetType
+from django.db.models import Exists, OuterRef
+
+from datasets.models import Collection, CollectionType, Data, Dataset, DatasetType
 from datasets.search import fusion, parallel
 from datasets.search.budget import DEFAULT_LIMIT, count_tokens, within_budget
 from datasets.search.collection_filter import CollectionMatch, searchable_collections
@@ -107,7 +109,9 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
         using_rerank=False, using_similarity_filter=False, duration=0.0,
     )
 
-    scope = searchable_collections(dataset_ids=ids, match=options.collection_match)
+    match = options.collection_match
+    no_filter = (match is None or match.is_empty) and not any(d.has_forbidden for d in datasets)
+    scope = None if no_filter else searchable_collections(dataset_ids=ids, match=match)
     if scope is not None and not scope:
         result.notes.append("no collection matches: every one is forbidden or filtered out.")
         return _finish(result, [], {}, options, started)
@@ -174,8 +178,13 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
 
 
 def _datasets(*, team_id, dataset_ids: list[str]) -> list[Dataset]:
+    """The team's datasets asked for, each with `has_forbidden` (one of its collections is
+    forbidden): in the common case — nothing forbidden, no filter — the scope needs no query of
+    its own."""
     wanted = list(dict.fromkeys(dataset_ids))
-    found = {d.id: d for d in Dataset.objects.filter(team_id=team_id, pk__in=wanted)}
+    forbidden = Collection.objects.filter(dataset_id=OuterRef("pk"), forbid=True).exclude(type=CollectionType.FOLDER)
+    datasets = Dataset.objects.filter(team_id=team_id, pk__in=wanted).annotate(has_forbidden=Exists(forbidden))
+    found = {d.id: d for d in datasets}
     missing = [pk for pk in wanted if pk not in found]
     if missing or not wanted:
         raise DatasetNotFound(f"Dataset not found: {', '.join(missing) or '(none given)'}.")

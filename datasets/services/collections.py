@@ -33,7 +33,7 @@ from datasets.models import (
     Collection, CollectionSource, CollectionStatus, CollectionType, Dataset, TrainingType,
 )
 from datasets.services.data import InsertResult, NewData, delete_collection_data, insert_data
-from providers.registry import get_model
+from providers.registry import AiModel, get_model
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,10 @@ def read_collection_source(*, collection_id: str) -> None:
         collection.raw_text_hash = text_hash(document.text)
         collection.error_message = ""  # a retried read's "retrying" note
         collection.save(update_fields=["raw_text_length", "raw_text_hash", "error_message", "updated_at"])
-        result = store_items(collection=collection, items=items, usage_key_id=collection.usage_key_id)
+        result = store_items(
+            collection=collection, items=items, usage_key_id=collection.usage_key_id,
+            embed_now=_local_embedding(collection),
+        )
         _settle(collection, result)
         CollectionSource.objects.filter(collection=collection).delete()
 
@@ -375,14 +378,24 @@ def check_qa_possible(*, dataset: Dataset) -> None:
         )
 
 
-def store_items(*, collection: Collection, items: list[NewData], usage_key_id: int | None) -> InsertResult:
-    """A source's chunks into the collection: data items pending embedding, or — `qa`
-    training — chunks for the language model to write questions and answers from."""
+def store_items(
+    *, collection: Collection, items: list[NewData], usage_key_id: int | None, embed_now: AiModel | None = None
+) -> InsertResult:
+    """A source's chunks into the collection: data items pending embedding (or embedded now
+    with `embed_now`, see insert_data), or — `qa` training — chunks for the language model to
+    write questions and answers from."""
     if collection.training_type == TrainingType.QA:
         from datasets.training_qa import queue_qa
 
         return queue_qa(collection=collection, items=items, prompt=(collection.chunk_settings or {}).get("qaPrompt") or "")
-    return insert_data(collection=collection, items=items, usage_key_id=usage_key_id)
+    return insert_data(collection=collection, items=items, usage_key_id=usage_key_id, embed_now=embed_now)
+
+
+def _local_embedding(collection: Collection) -> AiModel | None:
+    """The dataset's embedding model when it runs in this process (the built-in one): the
+    worker reading a source then embeds its chunks as it inserts them."""
+    model = get_model(collection.dataset.vector_model)
+    return model if model is not None and model.type == "embedding" and model.is_builtin else None
 
 
 def _check_parent(*, team_id: str, dataset: Dataset, parent_id: str | None) -> None:

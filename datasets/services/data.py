@@ -28,7 +28,11 @@ from datasets.models import (
     TrainingState,
 )
 from datasets.search.vector import bump_vector_version
-from datasets.services.bulk_writes import insert_rows
+from datasets.services.bulk_writes import DATA_COLUMNS, INDEX_COLUMNS, insert_rows
+from keys.models import ApiKey
+from keys.services import add_usage
+from providers.embeddings import embed
+from providers.registry import AiModel
 from providers.words import words
 
 MAX_CUSTOM_INDEXES = 5
@@ -97,8 +101,15 @@ def insert_data(
     items: list[NewData],
     usage_key_id: int | None = None,
     bill_id: str | None = None,
+    embed_now: AiModel | None = None,
 ) -> InsertResult:
     """Store `items` in `collection`, pending training, and enqueue training after commit.
+
+    `embed_now` (a local model only — the built-in embedding, which cannot fail or be slow):
+    the items are tokenised and embedded here and written ready, with no training to follow.
+    The worker's read of a text, file or link source uses it: written once, instead of pending
+    and then rewritten by training (PostgreSQL's largest cost per chunk after the HNSW insert,
+    docs/benchmarks.md). Requests never do: they answer without embedding.
 
     Skipped (with the reason, never an error): an empty q, q + a over MAX_DATA_CHARS, bad
     indexes, an item repeating an earlier one of the same call (same q and a)."""
@@ -137,17 +148,50 @@ def insert_data(
             (new_object_id(), data_id, dataset_id, collection_id, kind, text, None, 0)
             for kind, text in _indexes_for(q, a, item.indexes or [])
         )
-    if rows:
-        with transaction.atomic():
-            insert_rows(data=rows, indexes=index_rows)
-            changes = {"status": CollectionStatus.TRAINING, "error_message": ""}
-            if usage_key_id is not None:
-                changes["usage_key_id"] = usage_key_id
-            Collection.objects.filter(pk=collection.pk).update(**changes)
-            for name, value in changes.items():
-                setattr(collection, name, value)
+    if not rows:
+        return InsertResult(insert_len=0, skipped=skipped)
+    tokens = _embed_now(embed_now, rows, index_rows) if embed_now is not None else 0
+    with transaction.atomic():
+        insert_rows(data=rows, indexes=index_rows)
+        changes = {"status": CollectionStatus.TRAINING if embed_now is None else CollectionStatus.READY, "error_message": ""}
+        if usage_key_id is not None:
+            changes["usage_key_id"] = usage_key_id
+        Collection.objects.filter(pk=collection.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(collection, name, value)
+        if embed_now is None:
             _train_after_commit(collection.pk, items=len(rows))
+        else:
+            bump_vector_version(dataset_ids=[dataset_id])
+            key = ApiKey.objects.filter(pk=collection.usage_key_id).first() if collection.usage_key_id else None
+            if key is not None and tokens:
+                add_usage(key=key, points=tokens)
     return InsertResult(insert_len=len(rows), skipped=skipped)
+
+
+def _embed_now(model: AiModel, rows: list[tuple], index_rows: list[tuple]) -> int:
+    """Fill `rows` (bulk_writes.DATA_COLUMNS) ready with their words, and `index_rows`
+    (INDEX_COLUMNS) with their vectors, in place; the embedding tokens to bill."""
+    from datasets.search.vector import vector_backend
+
+    words_column, state_column = DATA_COLUMNS.index("search_words"), DATA_COLUMNS.index("training_state")
+    text_column, vector_column = INDEX_COLUMNS.index("text"), INDEX_COLUMNS.index("embedding")
+    item_words = {}
+    for position, row in enumerate(rows):
+        found = words(f"{row[4]}\n{row[5]}")  # q, a
+        item_words[row[0]] = (default_index_text(row[4], row[5]), found)
+        rows[position] = (*row[:words_column], " ".join(found), TrainingState.READY.value, *row[state_column + 1 :])
+    # The default index's text is q + a: its words are the item's, already at hand.
+    words_of = []
+    for row in index_rows:
+        default_text, found = item_words[row[1]]
+        words_of.append(found if row[text_column] == default_text else None)
+    embedded = embed(model=model, texts=[row[text_column] for row in index_rows], words_of=words_of)
+    size = embedded.vectors.shape[1]
+    vector_backend().prepare(dimensions=size)
+    for position, (row, vector) in enumerate(zip(index_rows, embedded.vectors)):
+        index_rows[position] = (*row[:vector_column], vector, size)
+    return embedded.tokens
 
 
 def update_data(*, data: Data, q: str | None, a: str | None, indexes: list[dict] | None) -> Data:

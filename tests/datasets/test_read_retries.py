@@ -104,7 +104,7 @@ def test_a_server_error_is_retried_with_backoff_then_the_page_is_read(team, scri
     read_collection_source(collection_id=collection.pk)
     assert server.hits == 3
     collection.refresh_from_db()
-    assert collection.status == CollectionStatus.TRAINING and collection.error_message == ""
+    assert collection.status == CollectionStatus.READY and collection.error_message == ""  # embedded as read
     assert source_of(collection) is None
     assert "Run the installer" in Data.objects.get(collection=collection).q
 

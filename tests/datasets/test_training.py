@@ -158,6 +158,61 @@ def test_embedding_tokens_become_usage_points(collection, global_key, immediate,
     assert bill.tokens == expected
 
 
+def test_embedding_on_insert_writes_what_training_writes(team, global_key, django_capture_on_commit_callbacks):
+    """insert_data(embed_now=built-in model) — the worker's read of a source — stores items
+    exactly as training would (words, vectors, state), bills the tokens and queues nothing."""
+    from providers.registry import BUILTIN_EMBEDDING, get_model
+
+    items = [NewData(q="Refunds are possible within 30 days."),
+             NewData(q="Reset a password", a="Open Settings.", indexes=[{"type": "custom", "text": "forgot login"}])]
+    trained = make_collection(make_dataset(team, "trained"), usage_key=global_key.row)
+    with django_capture_on_commit_callbacks(execute=True):
+        insert_data(collection=trained, items=items)
+    with django_capture_on_commit_callbacks(execute=True):
+        training.train_collection(collection_id=trained.pk)
+    points_after_training = ApiKey.objects.get(pk=global_key.row.pk).usage_points
+
+    now = make_collection(make_dataset(team, "embedded now"), usage_key=global_key.row)
+    version = now.dataset.vector_version
+    with django_capture_on_commit_callbacks() as queued:
+        result = insert_data(collection=now, items=items, embed_now=get_model(BUILTIN_EMBEDDING))
+    assert result.insert_len == 2 and queued == []  # no training task
+
+    def stored(collection):
+        return sorted(
+            (i.data.q, i.type, i.text, i.data.search_words, i.data.training_state, i.dimensions, i.embedding.tobytes())
+            for i in DataIndex.objects.filter(collection=collection).select_related("data")
+        )
+
+    assert stored(now) == stored(trained)
+    assert {state for _, _, _, _, state, _, _ in stored(now)} == {TrainingState.READY}
+    now.refresh_from_db()
+    assert now.status == CollectionStatus.READY
+    assert Dataset.objects.get(pk=now.dataset_id).vector_version > version
+    assert ApiKey.objects.get(pk=global_key.row.pk).usage_points == 2 * points_after_training
+    [hit] = vector_backend().recall(dataset_ids=[now.dataset_id], query=lexical_embedding(["forgot login"])[0], limit=1)
+    assert DataIndex.objects.get(pk=hit.index_id).text == "forgot login"
+
+
+def test_a_source_read_with_a_provider_model_is_left_to_training(team, global_key, provider_models,
+                                                                django_capture_on_commit_callbacks):
+    """Only the built-in model embeds during the read: an HTTP model's chunks are pending and
+    trained in batches, with its retries."""
+    from datasets.models import CollectionSource
+    from datasets.services.collections import read_collection_source
+
+    collection = make_collection(
+        make_dataset(team, "remote", vector_model="fake-embedding"), type="file", file_name="notes.txt",
+        usage_key=global_key.row,
+    )
+    CollectionSource.objects.create(collection=collection, content=b"First paragraph.\n\nSecond paragraph.")
+    with django_capture_on_commit_callbacks() as queued:
+        read_collection_source(collection_id=collection.pk)
+    assert Data.objects.filter(collection=collection).count() >= 1
+    assert set(Data.objects.filter(collection=collection).values_list("training_state", flat=True)) == {TrainingState.PENDING}
+    assert queued and provider_models.requests == []
+
+
 def test_a_provider_model_trains_through_http(provider_collection, global_key, provider_models, immediate,
                                               django_capture_on_commit_callbacks, settings):
     settings.TRAINING_BATCH_SIZE = 2
