@@ -30,18 +30,22 @@ def roots() -> list[Path]:
     return sorted({p.resolve() for p in found if p.is_dir()})
 
 
+# Beyond the ~110k chunks of 80-word windows (a corpus of 1,000,000 chunks): the same prose cut
+# again with other window sizes and offsets, as a knowledge base holding the same documents
+# under several chunk settings would — chunks that overlap the first ones in part.
+MORE_WINDOWS = ((80, 40), (60, 0), (100, 0), (60, 30), (100, 50), (120, 0), (40, 0), (120, 60), (40, 20),
+                (70, 35), (90, 45), (50, 25), (45, 0), (55, 0), (65, 0), (75, 0), (85, 0), (95, 0), (110, 0),
+                (30, 0), (35, 0), (105, 0))
+
+
 def prose_chunks(limit: int, *, seed: int) -> list[str]:
-    """Up to `limit` distinct chunks of real prose, in a shuffled but repeatable order."""
-    seen: set[str] = set()
-    chunks: list[str] = []
+    """Up to `limit` distinct chunks of real prose, in a shuffled but repeatable order: the
+    80-word windows first (the same chunks for any limit up to their number), then — for a
+    larger limit — the MORE_WINDOWS cuts of the same texts, shuffled after them."""
+    texts: list[list[str]] = []
 
     def add(text: str) -> None:
-        words = [w for w in text.split() if w.isprintable()]  # no NUL or control characters
-        for start in range(0, len(words), WINDOW_WORDS):
-            piece = " ".join(words[start : start + WINDOW_WORDS])
-            if len(piece.split()) >= MIN_WORDS and piece not in seen:
-                seen.add(piece)
-                chunks.append(piece)
+        texts.append([w for w in text.split() if w.isprintable()])  # no NUL or control characters
 
     for root in roots():
         for path in sorted(root.rglob("*")):
@@ -49,11 +53,29 @@ def prose_chunks(limit: int, *, seed: int) -> list[str]:
                 _python_prose(path, add)
             elif (path.suffix in TEXT_FILES or path.name == "METADATA") and path.is_file():
                 _text_file_prose(path, add)
-    order = np.random.default_rng(seed).permutation(len(chunks))
-    picked = [chunks[i] for i in order[:limit]]
+    seen: set[str] = set()
+    picked: list[str] = []
+    for number, (size, offset) in enumerate(((WINDOW_WORDS, 0), *MORE_WINDOWS)):
+        chunks = _windows(texts, size, offset, seen)
+        order = np.random.default_rng(seed + number).permutation(len(chunks))
+        picked += [chunks[i] for i in order[: limit - len(picked)]]
+        if len(picked) >= limit:
+            break
     if len(picked) < limit:
         print(f"prose corpus: only {len(picked):,} chunks found (asked {limit:,})", file=sys.stderr)
     return picked
+
+
+def _windows(texts: list[list[str]], size: int, offset: int, seen: set[str]) -> list[str]:
+    """Each text cut into `size`-word windows from word `offset` on, new pieces only."""
+    chunks = []
+    for words in texts:
+        for start in range(offset, len(words), size):
+            piece = " ".join(words[start : start + size])
+            if len(piece.split()) >= MIN_WORDS and piece not in seen:
+                seen.add(piece)
+                chunks.append(piece)
+    return chunks
 
 
 def _python_prose(path: Path, add) -> None:

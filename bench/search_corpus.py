@@ -22,9 +22,12 @@ from pathlib import Path
 import numpy as np
 import requests
 from django.db import connection, transaction
+from django.utils import timezone
 
+from config.ids import new_object_id
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
 from datasets.search.vector import bump_vector_version
+from datasets.services.bulk_writes import insert_rows
 from keys.models import Team
 from keys.services import create_api_key
 from providers.embeddings import lexical_embedding
@@ -133,27 +136,27 @@ def load_corpus(*, chunks: int, corpus: str = "synthetic") -> Loaded:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
 
-    matrices, collection = [], None
+    matrices, collection_id = [], None
     started = time.perf_counter()
+    ready = TrainingState.READY.value
     for start in range(0, chunks, BATCH):
         texts = next_texts(start, min(BATCH, chunks - start))
         vectors = lexical_embedding(texts)
-        datas, indexes = [], []
+        now = timezone.now()
+        datas, indexes = [], []  # rows in bulk_writes' column order: the app's own COPY path
         for offset, (text, vector) in enumerate(zip(texts, vectors)):
             number = start + offset
             if number % CHUNKS_PER_COLLECTION == 0:
-                collection = Collection.objects.create(
+                collection_id = Collection.objects.create(
                     team=team, dataset=dataset, type=CollectionType.TEXT, name=f"part-{number // CHUNKS_PER_COLLECTION}.txt"
-                )
-            data = Data(team=team, dataset=dataset, collection=collection, q=text, chunk_index=number,
-                        search_words=" ".join(words(text)), training_state=TrainingState.READY)
-            datas.append(data)
-            indexes.append(DataIndex(data=data, dataset=dataset, collection=collection, text=text,
-                                     embedding=vector, dimensions=len(vector)))
+                ).pk
+            data_id, index_id = new_object_id(), new_object_id()
+            datas.append((data_id, team.pk, dataset.pk, collection_id, text, "", number, " ".join(words(text)), ready,
+                          0, "", None, "", "", now, now))
+            indexes.append((index_id, data_id, dataset.pk, collection_id, "default", text, vector, len(vector)))
         with transaction.atomic():
-            Data.objects.bulk_create(datas)
-            DataIndex.objects.bulk_create(indexes)
-        loaded.index_ids += [i.id for i in indexes]
+            insert_rows(data=datas, indexes=indexes)
+        loaded.index_ids += [row[0] for row in indexes]
         matrices.append(vectors)
         if (start // BATCH) % 10 == 0:
             log(f"  {start + len(texts):,} chunks ({time.perf_counter() - started:.0f} s)")
