@@ -318,6 +318,7 @@ def child(args) -> None:
     split.wrap(embeddings, "words", "tokenising")
     split.wrap(training, "words", "tokenising")  # the full-text words, filled in by training
     split.wrap(training, "embed", "embedding")
+    split.wrap(data_services, "embed", "embedding")  # a source read with the built-in model: embedded as inserted
     split.wrap(data_services, "insert_data", "inserting")
     split.wrap(collection_services, "insert_data", "inserting")
     import datasets.services.pushes as pushes
