@@ -228,3 +228,7 @@ LINK_FETCH_ALLOW_PRIVATE = env.bool("LINK_FETCH_ALLOW_PRIVATE", default=False)
 # collection/create/text: texts up to this many characters are chunked in the request (the
 # answer counts the chunks); longer ones by the background task (the call answers at once).
 DATASET_INLINE_TEXT_CHARS = env.int("DATASET_INLINE_TEXT_CHARS", default=100_000)
+# A source read by the worker with the built-in embedding is embedded as it is inserted (written
+# once) when it has at most this many chunks; a larger one goes through training, whose batches
+# several workers share and whose progress trainingAmount shows.
+DATASET_READ_EMBED_MAX_CHUNKS = env.int("DATASET_READ_EMBED_MAX_CHUNKS", default=10_000)

@@ -223,7 +223,7 @@ def read_collection_source(*, collection_id: str) -> None:
         collection.save(update_fields=["raw_text_length", "raw_text_hash", "error_message", "updated_at"])
         result = store_items(
             collection=collection, items=items, usage_key_id=collection.usage_key_id,
-            embed_now=_local_embedding(collection),
+            embed_now=_local_embedding(collection) if len(items) <= settings.DATASET_READ_EMBED_MAX_CHUNKS else None,
         )
         _settle(collection, result)
         CollectionSource.objects.filter(collection=collection).delete()

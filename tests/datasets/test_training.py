@@ -213,6 +213,26 @@ def test_a_source_read_with_a_provider_model_is_left_to_training(team, global_ke
     assert queued and provider_models.requests == []
 
 
+def test_a_source_of_many_chunks_is_left_to_training(team, global_key, settings, django_capture_on_commit_callbacks):
+    """Over DATASET_READ_EMBED_MAX_CHUNKS a read source is trained in shared batches (with its
+    progress in trainingAmount), even with the built-in model."""
+    from datasets.models import CollectionSource
+    from datasets.services.collections import read_collection_source
+
+    text = "\n\n".join(f"Paragraph number {n} about topic {n}." * 30 for n in range(4))
+    sources = {}
+    for limit in (2, 100):
+        settings.DATASET_READ_EMBED_MAX_CHUNKS = limit
+        collection = make_collection(make_dataset(team, f"limit {limit}"), type="file", file_name="notes.txt",
+                                     chunk_settings={"chunkSize": 200}, usage_key=global_key.row)
+        CollectionSource.objects.create(collection=collection, content=text.encode())
+        with django_capture_on_commit_callbacks():
+            read_collection_source(collection_id=collection.pk)
+        sources[limit] = set(Data.objects.filter(collection=collection).values_list("training_state", flat=True))
+        assert Data.objects.filter(collection=collection).count() > 2
+    assert sources == {2: {TrainingState.PENDING}, 100: {TrainingState.READY}}
+
+
 def test_a_provider_model_trains_through_http(provider_collection, global_key, provider_models, immediate,
                                               django_capture_on_commit_callbacks, settings):
     settings.TRAINING_BATCH_SIZE = 2
