@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from config.errors import BadRequest, DatasetNotFound, UpstreamError
 from django.db.models import Exists, OuterRef
 
+from config.errors import BadRequest, DatasetNotFound, UpstreamError
 from datasets.models import Collection, CollectionType, Data, Dataset, DatasetType
 from datasets.search import fusion, parallel
 from datasets.search.budget import DEFAULT_LIMIT, count_tokens, within_budget

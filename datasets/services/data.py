@@ -27,7 +27,7 @@ from datasets.models import (
     QaChunk,
     TrainingState,
 )
-from datasets.search.vector import bump_vector_version
+from datasets.search.vector import bump_vector_version, vector_backend
 from datasets.services.bulk_writes import DATA_COLUMNS, INDEX_COLUMNS, insert_rows
 from keys.models import ApiKey
 from keys.services import add_usage
@@ -172,25 +172,27 @@ def insert_data(
 def _embed_now(model: AiModel, rows: list[tuple], index_rows: list[tuple]) -> int:
     """Fill `rows` (bulk_writes.DATA_COLUMNS) ready with their words, and `index_rows`
     (INDEX_COLUMNS) with their vectors, in place; the embedding tokens to bill."""
-    from datasets.search.vector import vector_backend
-
-    words_column, state_column = DATA_COLUMNS.index("search_words"), DATA_COLUMNS.index("training_state")
-    text_column, vector_column = INDEX_COLUMNS.index("text"), INDEX_COLUMNS.index("embedding")
+    q_at, a_at = DATA_COLUMNS.index("q"), DATA_COLUMNS.index("a")
+    words_at, state_at = DATA_COLUMNS.index("search_words"), DATA_COLUMNS.index("training_state")
+    text_at, vector_at, size_at = (INDEX_COLUMNS.index(name) for name in ("text", "embedding", "dimensions"))
     item_words = {}
     for position, row in enumerate(rows):
-        found = words(f"{row[4]}\n{row[5]}")  # q, a
-        item_words[row[0]] = (default_index_text(row[4], row[5]), found)
-        rows[position] = (*row[:words_column], " ".join(found), TrainingState.READY.value, *row[state_column + 1 :])
+        found = words(f"{row[q_at]}\n{row[a_at]}")  # as training tokenises an item
+        item_words[row[0]] = (default_index_text(row[q_at], row[a_at]), found)
+        row = list(row)
+        row[words_at], row[state_at] = " ".join(found), TrainingState.READY.value
+        rows[position] = tuple(row)
     # The default index's text is q + a: its words are the item's, already at hand.
     words_of = []
     for row in index_rows:
         default_text, found = item_words[row[1]]
-        words_of.append(found if row[text_column] == default_text else None)
-    embedded = embed(model=model, texts=[row[text_column] for row in index_rows], words_of=words_of)
-    size = embedded.vectors.shape[1]
-    vector_backend().prepare(dimensions=size)
+        words_of.append(found if row[text_at] == default_text else None)
+    embedded = embed(model=model, texts=[row[text_at] for row in index_rows], words_of=words_of)
+    vector_backend().prepare(dimensions=embedded.vectors.shape[1])
     for position, (row, vector) in enumerate(zip(index_rows, embedded.vectors)):
-        index_rows[position] = (*row[:vector_column], vector, size)
+        row = list(row)
+        row[vector_at], row[size_at] = vector, len(vector)
+        index_rows[position] = tuple(row)
     return embedded.tokens
 
 
