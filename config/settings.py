@@ -229,6 +229,7 @@ LINK_FETCH_ALLOW_PRIVATE = env.bool("LINK_FETCH_ALLOW_PRIVATE", default=False)
 # answer counts the chunks); longer ones by the background task (the call answers at once).
 DATASET_INLINE_TEXT_CHARS = env.int("DATASET_INLINE_TEXT_CHARS", default=100_000)
 # A source read by the worker with the built-in embedding is embedded as it is inserted (written
-# once) when it has at most this many chunks; a larger one goes through training, whose batches
-# several workers share and whose progress trainingAmount shows.
-DATASET_READ_EMBED_MAX_CHUNKS = env.int("DATASET_READ_EMBED_MAX_CHUNKS", default=10_000)
+# once, ready) when it has at most this many chunks — by default one training batch, which one
+# worker would train alone anyway; a larger one goes through training, whose batches several
+# workers share (faster on PostgreSQL, docs/benchmarks.md) and whose progress trainingAmount shows.
+DATASET_READ_EMBED_MAX_CHUNKS = env.int("DATASET_READ_EMBED_MAX_CHUNKS", default=TRAINING_BATCH_SIZE)
