@@ -153,7 +153,7 @@ def insert_data(
     tokens = _embed_now(embed_now, rows, index_rows) if embed_now is not None else 0
     with transaction.atomic():
         insert_rows(data=rows, indexes=index_rows)
-        changes = {"status": CollectionStatus.TRAINING if embed_now is None else CollectionStatus.READY, "error_message": ""}
+        changes = {"status": CollectionStatus.TRAINING, "error_message": ""}
         if usage_key_id is not None:
             changes["usage_key_id"] = usage_key_id
         Collection.objects.filter(pk=collection.pk).update(**changes)
@@ -163,6 +163,7 @@ def insert_data(
             _train_after_commit(collection.pk, items=len(rows))
         else:
             bump_vector_version(dataset_ids=[dataset_id])
+            refresh_collection_status(collection_id=collection.pk)  # ready, unless other items are pending
             key = ApiKey.objects.filter(pk=collection.usage_key_id).first() if collection.usage_key_id else None
             if key is not None and tokens:
                 add_usage(key=key, points=tokens)

@@ -194,6 +194,18 @@ def test_embedding_on_insert_writes_what_training_writes(team, global_key, djang
     assert DataIndex.objects.get(pk=hit.index_id).text == "forgot login"
 
 
+def test_embedding_on_insert_leaves_a_collection_training_while_other_items_are_pending(collection):
+    from providers.registry import BUILTIN_EMBEDDING, get_model
+
+    insert_data(collection=collection, items=[NewData(q="pushed earlier, still pending")])
+    insert_data(collection=collection, items=[NewData(q="read now")], embed_now=get_model(BUILTIN_EMBEDDING))
+    collection.refresh_from_db()
+    assert collection.status == CollectionStatus.TRAINING
+    assert dict(Data.objects.values_list("q", "training_state")) == {
+        "pushed earlier, still pending": TrainingState.PENDING, "read now": TrainingState.READY,
+    }
+
+
 def test_a_source_read_with_a_provider_model_is_left_to_training(team, global_key, provider_models,
                                                                 django_capture_on_commit_callbacks):
     """Only the built-in model embeds during the read: an HTTP model's chunks are pending and
