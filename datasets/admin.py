@@ -12,7 +12,7 @@ from django.db.models import Count
 
 from datasets import selectors
 from datasets.models import (
-    Collection, CollectionType, Data, DataIndex, Dataset, DatasetType,
+    Collection, CollectionType, Data, DataIndex, Dataset, DatasetType, QaChunk,
 )
 from datasets.services import collections as collection_services
 from datasets.services import data as data_services
@@ -225,3 +225,32 @@ class DataAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for item in queryset:
             data_services.delete_data(data=item)
+
+
+@admin.register(QaChunk)
+class QaChunkAdmin(admin.ModelAdmin):
+    """The chunks of `qa` collections still waiting for the language model, read-only: what is
+    stuck and why. Failed ones are retried with the collections' "Retrain the failed items"."""
+
+    list_display = ["text_shown", "collection", "chunk_index", "training_state", "train_attempts", "train_error", "updated_at"]
+    list_filter = ["training_state"]
+    list_select_related = ["collection"]
+    search_fields = ["id", "text", "collection__name", "collection__id"]
+    readonly_fields = [
+        "id", "collection", "chunk_index", "text", "prompt", "bill_id", "training_state", "train_attempts",
+        "train_error", "train_next_at", "created_at", "updated_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="text")
+    def text_shown(self, obj) -> str:
+        return (obj.text[:80] + "…") if len(obj.text) > 80 else obj.text
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the training owns them: removing one would drop its questions silently

@@ -160,3 +160,20 @@ def test_data_page_shows_indexes_but_never_vectors(admin_client, team):
     item.refresh_from_db()
     assert (item.q, item.training_state) == ("Edited question", "pending")
     assert DataIndex.objects.get(data=item, type="default").text == "Edited question\nVisible answer"
+
+
+def test_qa_chunks_are_listed_read_only_with_their_errors(admin_client, team):
+    from datasets.models import QaChunk
+
+    dataset = create_dataset(team_id=team.pk, name="D", type="dataset")
+    collection = create_empty_collection(team_id=team.pk, dataset_id=dataset.pk, name="Manual", type="virtual")
+    chunk = QaChunk.objects.create(collection=collection, text="A chunk the model could not read", training_state="error",
+                                   train_attempts=5, train_error="The model answered no questions (after 5 attempts)")
+    listing = admin_client.get("/admin/datasets/qachunk/?training_state__exact=error").content.decode()
+    assert "A chunk the model could not read" in listing and "after 5 attempts" in listing and "Manual" in listing
+    page = admin_client.get(f"/admin/datasets/qachunk/{chunk.pk}/change/")
+    assert page.status_code == 200 and 'type="submit"' not in page.content.decode().split('id="content-main"')[1]
+    assert admin_client.post(f"/admin/datasets/qachunk/{chunk.pk}/change/", {"text": "edited"}).status_code == 403
+    assert admin_client.post(f"/admin/datasets/qachunk/{chunk.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert admin_client.get("/admin/datasets/qachunk/add/").status_code == 403
+    assert QaChunk.objects.get(pk=chunk.pk).text == "A chunk the model could not read"
