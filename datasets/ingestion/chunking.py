@@ -52,12 +52,13 @@ class ChunkSettings:
     index_size: int = DEFAULT_INDEX_SIZE  # FastGPT's indexSize, stored for the index texts
 
     @classmethod
-    def from_request(cls, settings: dict) -> "ChunkSettings":
+    def from_request(cls, settings: dict, *, default_size: int = DEFAULT_CHUNK_SIZE) -> "ChunkSettings":
         """From FastGPT's fields: chunkSettingMode auto|custom, chunkSplitMode size|char|paragraph,
         chunkSize, indexSize, chunkSplitter. `auto` means the defaults (paragraph mode, 1000
         characters); without chunkSettingMode, a chunkSize or chunkSplitter sent by an older
         client counts as custom. chunkSize is clamped to 64…8000; the splitter applies in the
-        `char` split mode (or when no split mode is given)."""
+        `char` split mode (or when no split mode is given). `default_size`: the chunk size when
+        none is sent (`qa` collections cut larger chunks than `chunk` ones)."""
         settings = settings or {}
         mode = settings.get("chunkSettingMode")
         if mode is None:
@@ -67,13 +68,13 @@ class ChunkSettings:
         split_mode = settings.get("chunkSplitMode")
         if split_mode not in (None, "", "size", "char", "paragraph"):
             raise InvalidChunkSettings("chunkSplitMode must be 'size', 'char' or 'paragraph'")
-        chunk_size = _int_setting(settings, "chunkSize", DEFAULT_CHUNK_SIZE)
+        chunk_size = _int_setting(settings, "chunkSize", default_size)
         index_size = _int_setting(settings, "indexSize", DEFAULT_INDEX_SIZE)
         splitter = settings.get("chunkSplitter") or ""
         if not isinstance(splitter, str):
             raise InvalidChunkSettings("chunkSplitter must be a string")
         if mode == "auto":
-            return cls()
+            return cls(chunk_size=default_size)
         return cls(
             chunk_size=min(max(chunk_size, MIN_CHUNK_SIZE), MAX_CHUNK_SIZE),
             custom_splitter=splitter if split_mode in (None, "", "char") else "",

@@ -25,7 +25,7 @@ from django.utils import timezone
 from config.errors import BadRequest
 from datasets import selectors
 from datasets.errors import FileTypeNotSupported, NotSupportedHere
-from datasets.ingestion.chunking import ChunkSettings, InvalidChunkSettings, split_text
+from datasets.ingestion.chunking import DEFAULT_CHUNK_SIZE, ChunkSettings, InvalidChunkSettings, split_text
 from datasets.ingestion.readers import (
     SUPPORTED_EXTENSIONS, DocumentUnreadable, ReadDocument, UnsupportedFileType, extension_of, read_document,
 )
@@ -84,7 +84,8 @@ def create_text_collection(
     chunked by the background task (the result is None), so the call answers at once."""
     dataset = _prepare(team_id=team_id, options=options)
     inline = len(text) <= settings.DATASET_INLINE_TEXT_CHARS
-    chunks = split_text(text, chunk_settings_of(options.chunk_settings)) if inline else None
+    chunk_settings = chunk_settings_of(options.chunk_settings, training_type=options.training_type, dataset=dataset)
+    chunks = split_text(text, chunk_settings) if inline else None
     with transaction.atomic():
         collection = _create(
             team_id=team_id, dataset=dataset, options=options, type=CollectionType.TEXT,
@@ -212,7 +213,8 @@ def read_collection_source(*, collection_id: str) -> None:
     if document.rows is not None:
         items = [NewData(q=q, a=a, chunk_index=i) for i, (q, a) in enumerate(document.rows)]
     else:
-        chunks = split_text(document.text, chunk_settings_of(collection.chunk_settings))
+        chunking = chunk_settings_of(collection.chunk_settings, training_type=collection.training_type, dataset=collection.dataset)
+        chunks = split_text(document.text, chunking)
         items = [NewData(q=chunk.text, chunk_index=chunk.index) for chunk in chunks]
     embed_now = _local_embedding(collection) if len(items) <= settings.DATASET_READ_EMBED_MAX_CHUNKS else None
     if embed_now is not None:
@@ -352,9 +354,18 @@ def delete_collections(*, team_id: str, collection_ids: list[str]) -> None:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def chunk_settings_of(sent: dict) -> ChunkSettings:
+# FastGPT's `qa` chunks: a language model writes questions from each, so they are cut larger —
+# the model's context, at most 8,000 characters — unless the client sends a chunkSize.
+QA_MAX_CHUNK_SIZE = 8000
+
+
+def chunk_settings_of(sent: dict, *, training_type: str = TrainingType.CHUNK, dataset: Dataset | None = None) -> ChunkSettings:
+    default_size = DEFAULT_CHUNK_SIZE
+    if training_type == TrainingType.QA and dataset is not None:
+        model = get_model(dataset.agent_model)
+        default_size = min(model.max_context if model is not None else QA_MAX_CHUNK_SIZE, QA_MAX_CHUNK_SIZE)
     try:
-        return ChunkSettings.from_request(sent or {})
+        return ChunkSettings.from_request(sent or {}, default_size=default_size)
     except InvalidChunkSettings as exc:
         raise BadRequest(str(exc)) from None
 

@@ -273,3 +273,18 @@ def test_an_error_shows_in_the_collection_list(api, qa_dataset, settings, django
     assert item["_id"] == collection_id and item["trainingAmount"] == 0
     detail = api.get(f"/api/core/dataset/collection/detail?id={collection_id}").json()["data"]
     assert json.dumps(detail).count("HTTP 500") >= 1
+
+
+@pytest.mark.parametrize("sent, longest", [({}, 8000), ({"chunkSettingMode": "custom", "chunkSize": 500}, 500)])
+def test_qa_chunks_are_cut_larger_unless_a_size_is_sent(api, qa_dataset, sent, longest,
+                                                        django_capture_on_commit_callbacks):
+    """FastGPT's qa mode: chunks of the language model's context, at most 8,000 characters
+    (chunk mode: 1,000), unless the client sends a chunkSize."""
+    text = "\n\n".join(f"Paragraph {n}: " + "the installer copies files and checks them. " * 8 for n in range(60))
+    with django_capture_on_commit_callbacks(execute=False):
+        response = create_text(api, dataset_id=qa_dataset.pk, text=text, trainingType="qa", **sent)
+    assert response.status_code == 200, response.content
+    chunks = [c.text for c in QaChunk.objects.filter(collection_id=response.json()["data"]["collectionId"])]
+    assert longest * 0.6 < max(map(len, chunks)) <= longest * 1.2  # FastGPT's 0.8–1.2 × chunkSize window
+    non_space = lambda t: len("".join(t.split()))  # noqa: E731
+    assert sum(map(non_space, chunks)) >= non_space(text)  # nothing lost (an overlap may repeat some)
