@@ -34,7 +34,6 @@ import pstats
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,23 +88,18 @@ async def run(args, loaded) -> None:
             await request(app, key, body)
     hits = len(json.loads(await request(config.asgi.application, key, body))["data"]["list"])
 
-    figures = {name: {"cpu": 0.0, "wall": 0.0, "n": 0, "hops": Counter(), "hop_cpu": Counter()} for name in variants}
+    figures = {name: Hooks.new_figure() for name in variants}
     per_round = args.requests // args.rounds
     for _ in range(args.rounds):
         for name, app in variants.items():
-            hooks.hops, hooks.hop_cpu = Counter(), defaultdict(float)
+            hooks.reset()
             hooks.on = True
             cpu0, wall0 = time.process_time(), time.perf_counter()
             for _ in range(per_round):
                 await request(app, key, body)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             hooks.on = False
-            f = figures[name]
-            f["cpu"] += cpu
-            f["wall"] += wall
-            f["n"] += per_round
-            f["hops"].update(hooks.hops)
-            f["hop_cpu"].update(hooks.hop_cpu)
+            hooks.add_round(figures[name], cpu=cpu, wall=wall, n=per_round)
 
     # The view and its pieces, in this thread (sync: run in a worker thread of our own).
     view = next(p.callback for p in urlpatterns if str(p.pattern) == "core/dataset/searchTest")

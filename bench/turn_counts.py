@@ -76,13 +76,30 @@ class Hooks:
 
     def __init__(self):
         self.on = False
-        self.hops: Counter = Counter()
-        self.hop_cpu: defaultdict = defaultdict(float)
-        self.statements: Counter = Counter()
-        self.sql_wall = 0.0
+        self.reset()  # hops, hop_cpu (per function run in a hop), statements, sql_wall
         self.sample: list[str] = []  # the statements of one turn, in order
         self.keep_sample = False
         self.profiler = None  # a cProfile.Profile for our own steps (--cprofile)
+
+    def reset(self) -> None:
+        """Forget the counts (before a measured round)."""
+        self.hops, self.hop_cpu, self.statements, self.sql_wall = Counter(), defaultdict(float), Counter(), 0.0
+
+    @staticmethod
+    def new_figure() -> dict:
+        """A variant's totals over its rounds (add_round fills them)."""
+        return {"cpu": 0.0, "wall": 0.0, "n": 0, "hops": Counter(), "hop_cpu": Counter(), "statements": Counter(),
+                "sql_wall": 0.0}
+
+    def add_round(self, figure: dict, *, cpu: float, wall: float, n: int) -> None:
+        """Add a measured round of `n` calls and this round's counts to `figure`."""
+        figure["cpu"] += cpu
+        figure["wall"] += wall
+        figure["n"] += n
+        figure["hops"].update(self.hops)
+        figure["hop_cpu"].update(self.hop_cpu)
+        figure["statements"].update(self.statements)
+        figure["sql_wall"] += self.sql_wall
 
     def install(self) -> None:
         from asgiref.sync import SyncToAsync
@@ -239,13 +256,12 @@ async def run(args, key: str) -> None:
     for app, _ in variants.values():  # warm-up
         for _ in range(50):
             await turn(app, key, body)
-    figures = {name: {"cpu": 0.0, "wall": 0.0, "n": 0, "hops": Counter(), "hop_cpu": Counter(),
-                      "statements": Counter(), "sql_wall": 0.0} for name in variants}
+    figures = {name: Hooks.new_figure() for name in variants}
     sample_of = {}
     per_round = args.turns // args.rounds
     for _ in range(args.rounds):
         for name, (app, context) in variants.items():
-            hooks.hops, hooks.hop_cpu, hooks.statements, hooks.sql_wall = Counter(), defaultdict(float), Counter(), 0.0
+            hooks.reset()
             with context():
                 hooks.on = True
                 if name not in sample_of:
@@ -253,21 +269,13 @@ async def run(args, key: str) -> None:
                     await turn(app, key, body)
                     hooks.keep_sample = False
                     sample_of[name] = hooks.sample
-                    hooks.hops, hooks.hop_cpu, hooks.statements, hooks.sql_wall = (
-                        Counter(), defaultdict(float), Counter(), 0.0)
+                    hooks.reset()
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 for _ in range(per_round):
                     await turn(app, key, body)
                 cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
                 hooks.on = False
-            f = figures[name]
-            f["cpu"] += cpu
-            f["wall"] += wall
-            f["n"] += per_round
-            f["hops"].update(hooks.hops)
-            f["hop_cpu"].update(hooks.hop_cpu)
-            f["statements"].update(hooks.statements)
-            f["sql_wall"] += hooks.sql_wall
+            hooks.add_round(figures[name], cpu=cpu, wall=wall, n=per_round)
     if args.cprofile:
         # Our two database steps under cProfile, in the leanest variant: where their time goes.
         import cProfile

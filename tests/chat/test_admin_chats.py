@@ -160,6 +160,8 @@ def test_transcript_shows_each_turn_feedback_errors_and_quotes(admin_client, ric
     assert html.index("What is the refund window?") < html.index("Thirty days.") < html.index("And for sale items?")
     # A transcript, not a dump of the stored JSON.
     assert '"type": "text"' not in html and "&quot;type&quot;" not in html
+    crumbs = html.split('<div class="breadcrumbs">', 1)[1].split("</div>", 1)[0]  # back to the list, named
+    assert f'href="{LIST}"' in crumbs and str(rich_chat) in crumbs
     # Read-only: nothing to save.
     assert 'name="_save"' not in html
 

@@ -196,6 +196,9 @@ def test_a_pasted_whole_key_finds_its_row_through_a_post_form(admin_client, make
     make_key(team, name="other")
     page = admin_client.get("/admin/keys/apikey/").content.decode()
     assert "/admin/keys/apikey/find/" in page  # linked from the list
+    form_page = admin_client.get("/admin/keys/apikey/find/").content.decode()
+    crumbs = form_page.split('<div class="breadcrumbs">', 1)[1].split("</div>", 1)[0]
+    assert 'href="/admin/keys/apikey/"' in crumbs and "Find a key" in crumbs  # back to the list, named
 
     found = admin_client.post("/admin/keys/apikey/find/", {"key": f"  {wanted.plaintext} "})
     assert found.status_code == 302
