@@ -5,7 +5,8 @@ real prose, with the built-in 512-dimension embedding, on PostgreSQL + pgvector.
     .venv/bin/python bench/hnsw_params.py --chunks 20000 --params 16/64,8/32 --queries 100
 
 Options: --chunks N (prose chunks loaded, default 100,000) · --params m/efc,… (default
-16/64,12/48,8/64,8/32,12/32,16/32; 16/64 is pgvector's default, as shipped) · --ef-search
+16/64,12/48,8/64,8/32,12/32,16/32; 16/64 is pgvector's default, as shipped; m/efc/vector:
+the index over `embedding::vector(512)` instead of the shipped `halfvec(512)`, twice the bytes) · --ef-search
 100,200,400 · --queries N (per query kind, default 200) · --inserts N (new vectors for the
 insert cost, default 2,000) · --build-workers N (max_parallel_maintenance_workers for the
 build, default 0: the backend alone, so its CPU is the build's) · --shared-buffers 1GB.
@@ -17,7 +18,7 @@ built-in vectors. Then, once, the insert cost without any HNSW index; then for e
 (m, ef_construction):
 
 1. Build: the 512 index dropped, the table vacuumed, the index built again as the migration
-   declares it (expression + partial, `vector_cosine_ops`) `WITH (m, ef_construction)`,
+   declares it (expression + partial, `halfvec_cosine_ops`) `WITH (m, ef_construction)`,
    `maintenance_work_mem` 1 GB. Wall time, the backend's CPU (/proc) plus any parallel
    workers' (reaped by the postmaster: its children's CPU), the index's size.
 2. Recall and query cost, per `ef_search`: the pipeline's statement (`PgVectorBackend.recall_sql`,
@@ -82,12 +83,12 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     try:
-        args.param_sets = [tuple(int(x) for x in pair.split("/")) for pair in args.params.split(",")]
+        args.param_sets = [parse_set(pair) for pair in args.params.split(",")]
         args.ef_list = [int(x) for x in args.ef_search.split(",")]
     except ValueError:
         parser.error("--params takes m/ef_construction pairs (16/64,8/32) and --ef-search integers")
-    if any(len(pair) != 2 or pair[0] < 2 or pair[1] < 2 * pair[0] for pair in args.param_sets):
-        parser.error("each --params pair is m/ef_construction with m ≥ 2 and ef_construction ≥ 2·m (pgvector's rule)")
+    if any(m < 2 or efc < 2 * m for m, efc, _ in args.param_sets):
+        parser.error("each --params set is m/ef_construction[/vector] with m ≥ 2 and ef_construction ≥ 2·m (pgvector's rule)")
     if args.child:
         return child(args)
 
@@ -103,6 +104,19 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def parse_set(text: str) -> tuple[int, int, str]:
+    """"16/64" → (16, 64, "halfvec"), as shipped; "16/64/vector" → (16, 64, "vector"): the index
+    built over `embedding::vector(512)` (4 bytes a dimension) and searched with the same cast."""
+    parts = text.split("/")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("vector", "halfvec")):
+        raise ValueError(text)
+    return int(parts[0]), int(parts[1]), parts[2] if len(parts) == 3 else "halfvec"
+
+
+def set_name(s: dict) -> str:
+    return f"{s['m']}, {s['ef_construction']}" + (", vector" if s.get("type") == "vector" else "")
+
+
 def render(result: dict) -> str:
     lines = [
         f"{result['chunks']:,} prose chunks · {result['started_utc']} – {result['finished_utc'][-8:]} UTC · "
@@ -115,7 +129,7 @@ def render(result: dict) -> str:
         "|---|--:|--:|--:|--:|",
     ]
     for s in result["sets"]:
-        lines.append(f"| {s['m']}, {s['ef_construction']} | {s['build_seconds']} | {s['build_cpu_seconds']} | "
+        lines.append(f"| {set_name(s)} | {s['build_seconds']} | {s['build_cpu_seconds']} | "
                      f"{s['index_mb']} | {s['insert_cpu_ms_per_vector']} |")
     lines += [
         "",
@@ -127,7 +141,7 @@ def render(result: dict) -> str:
         for ef, figures in s["ef_search"].items():
             c, r = figures["chunk_like"], figures["random_words"]
             lines.append(
-                f"| {s['m']}, {s['ef_construction']} | {ef} | {figures['plan']} | {c['recall']:.3f} / {c['strict']:.3f} | "
+                f"| {set_name(s)} | {ef} | {figures['plan']} | {c['recall']:.3f} / {c['strict']:.3f} | "
                 f"{r['recall']:.3f} / {r['strict']:.3f} | {c['p50_ms']} / {r['p50_ms']} | {c['cpu_ms']} / {r['cpu_ms']} |"
             )
     return "\n".join(lines)
@@ -207,18 +221,18 @@ def child(args) -> None:
     log(f"insert without HNSW: {result['insert_without_hnsw_ms']} ms CPU per vector")
 
     result["sets"] = []
-    for m, ef_construction in args.param_sets:
-        figures = {"m": m, "ef_construction": ef_construction, "load_average_at_start": load_average()}
-        figures.update(build(m, ef_construction, workers=args.build_workers))
+    for m, ef_construction, vector_type in args.param_sets:
+        figures = {"m": m, "ef_construction": ef_construction, "type": vector_type, "load_average_at_start": load_average()}
+        figures.update(build(m, ef_construction, vector_type, workers=args.build_workers))
         log(f"m {m}, ef_construction {ef_construction}: build {figures}")
         row_of = {index_id: row for row, index_id in enumerate(loaded.index_ids)}
         for query in queries["chunk_like"] + queries["random_words"]:  # warm: the index into the buffer cache
-            search(loaded, query.vector, max(args.ef_list))
+            search(loaded, query.vector, max(args.ef_list), vector_type)
         figures["ef_search"] = {}
         for ef in args.ef_list:
-            at_ef = {"plan": plan(loaded, queries["chunk_like"][0].vector, ef)}
+            at_ef = {"plan": plan(loaded, queries["chunk_like"][0].vector, ef, vector_type)}
             for kind in KINDS:
-                at_ef[kind] = recall_and_cost(loaded, queries[kind], ef, row_of)
+                at_ef[kind] = recall_and_cost(loaded, queries[kind], ef, row_of, vector_type)
             figures["ef_search"][str(ef)] = at_ef
             log(f"  ef_search {ef}: {at_ef}")
         insert = insert_cost(loaded, new_texts)
@@ -274,14 +288,20 @@ def drop_index() -> None:
         cursor.execute("VACUUM ANALYZE datasets_dataindex")
 
 
-def build(m: int, ef_construction: int, *, workers: int) -> dict:
-    """The index dropped and built again with (m, ef_construction): wall time, CPU, size."""
+def as_type(sql: str, vector_type: str) -> str:
+    """The shipped statement (index or recall, over `halfvec`) over `vector_type` instead."""
+    return sql.replace("::halfvec(512)", f"::{vector_type}(512)").replace("halfvec_cosine_ops", f"{vector_type}_cosine_ops")
+
+
+def build(m: int, ef_construction: int, vector_type: str, *, workers: int) -> dict:
+    """The index dropped and built again with (m, ef_construction) over `vector_type`: wall
+    time, CPU, size."""
     from django.db import connection
 
     from bench.search_corpus import HNSW_INDEX, HNSW_SQL, database_pids
 
     drop_index()
-    sql = HNSW_SQL.replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
+    sql = as_type(HNSW_SQL, vector_type).replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
     postmaster = database_pids()[0]
     pid = backend_pid()
     with connection.cursor() as cursor:
@@ -299,7 +319,7 @@ def build(m: int, ef_construction: int, *, workers: int) -> dict:
     return {"build_seconds": round(seconds, 1), "build_cpu_seconds": round(cpu, 1), "index_mb": round(size / 2**20)}
 
 
-def search(loaded, vector, ef: int) -> tuple[list[tuple], float]:
+def search(loaded, vector, ef: int, vector_type: str) -> tuple[list[tuple], float]:
     """The pipeline's vector statement at `ef`: its rows (id, data_id, distance) and the
     SELECT's time in ms."""
     from django.db import connection, transaction
@@ -307,6 +327,7 @@ def search(loaded, vector, ef: int) -> tuple[list[tuple], float]:
     from datasets.search.vector.pgvector import PgVectorBackend
 
     sql, params = PgVectorBackend().recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=LIMIT)
+    sql = as_type(sql, vector_type)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
@@ -316,7 +337,7 @@ def search(loaded, vector, ef: int) -> tuple[list[tuple], float]:
         return rows, (time.perf_counter() - started) * 1000
 
 
-def plan(loaded, vector, ef: int) -> str:
+def plan(loaded, vector, ef: int, vector_type: str) -> str:
     """"hnsw" when the planner scans the 512 index at this ef_search, else "exact"."""
     from django.db import connection, transaction
 
@@ -324,6 +345,7 @@ def plan(loaded, vector, ef: int) -> str:
     from datasets.search.vector.pgvector import PgVectorBackend
 
     sql, params = PgVectorBackend().recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=LIMIT)
+    sql = as_type(sql, vector_type)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
@@ -332,7 +354,7 @@ def plan(loaded, vector, ef: int) -> str:
     return "hnsw" if HNSW_INDEX in text else "exact"
 
 
-def recall_and_cost(loaded, queries: list[Query], ef: int, row_of: dict) -> dict:
+def recall_and_cost(loaded, queries: list[Query], ef: int, row_of: dict, vector_type: str) -> dict:
     """recall@10 (tie-aware, strict) against the exact answers, SQL p50, backend CPU per query."""
     import numpy as np
 
@@ -340,7 +362,7 @@ def recall_and_cost(loaded, queries: list[Query], ef: int, row_of: dict) -> dict
     tie, strict, times = [], [], []
     cpu = backend_cpu_seconds(pid)
     for query in queries:
-        rows, ms = search(loaded, query.vector, ef)
+        rows, ms = search(loaded, query.vector, ef, vector_type)
         times.append(ms)
         # As recall() does: NaN distances (zero vectors) dropped, relaxed_order sorted again.
         found = sorted((row for row in rows if row[2] is not None and not np.isnan(row[2])), key=lambda row: row[2])

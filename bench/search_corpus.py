@@ -27,6 +27,7 @@ from django.utils import timezone
 from config.ids import new_object_id
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
 from datasets.search.vector import bump_vector_version
+from datasets.search.vector.pgvector import index_name, index_sql
 from datasets.services.bulk_writes import insert_rows
 from keys.models import Team
 from keys.services import create_api_key
@@ -38,11 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = 20241125
 CHUNKS_PER_COLLECTION = 1000
 BATCH = 2000
-HNSW_INDEX = "dataindex_embedding_hnsw_512"
-HNSW_SQL = (
-    f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON datasets_dataindex "
-    "USING hnsw ((embedding::vector(512)) vector_cosine_ops) WHERE dimensions = 512"
-)
+HNSW_INDEX = index_name(512)
+HNSW_SQL = index_sql(512)  # the index as the app builds it
 
 
 def log(*parts) -> None:

@@ -32,6 +32,7 @@ from django.db import DatabaseError, IntegrityError, OperationalError, connectio
 from psycopg_pool import AsyncConnectionPool
 
 from chat.models import App, ChatItem, ChatRole
+from config.raw_rows import columns, model_instance
 from keys.models import ApiKey
 
 KEY_FIELDS = ApiKey._meta.concrete_fields
@@ -58,10 +59,6 @@ class TurnRead:
     chat_variables: dict | None = None
     response_id_taken: bool = False
     recent: list[StoredRecord] | None = None
-
-
-def _columns(alias: str, fields) -> str:
-    return ", ".join(f"{alias}.{field.column}" for field in fields)
 
 
 # The records aggregate is the one part that differs: each database's JSON functions.
@@ -99,8 +96,8 @@ SELECT turn.*, {recent_json} FROM turn
 def _read_sql(vendor: str) -> str:
     # Columns are unaliased in `turn`: key and app columns are read back by position.
     return _READ.format(
-        key_columns=_columns("k", KEY_FIELDS),
-        app_columns=_columns("a", APP_FIELDS),
+        key_columns=columns("k", KEY_FIELDS),
+        app_columns=columns("a", APP_FIELDS),
         recent_json=_RECENT_JSON[vendor],
     )
 
@@ -139,13 +136,13 @@ def _turn_read(row) -> TurnRead:
     if row is None:
         return TurnRead(key=None)
     nkey, napp = len(KEY_FIELDS), len(APP_FIELDS)
-    key = _instance(ApiKey, KEY_FIELDS, row[:nkey])
+    key = model_instance(ApiKey, KEY_FIELDS, row[:nkey])
     app_values = row[nkey : nkey + napp]
     has_datasets, chat_pk, chat_variables, taken, recent = row[nkey + napp :]
     read = TurnRead(key=key)
     if app_values[0] is None:
         return read
-    read.app = _instance(App, APP_FIELDS, app_values)
+    read.app = model_instance(App, APP_FIELDS, app_values)
     read.has_datasets = bool(has_datasets)
     if chat_pk is not None:
         read.chat_found = True
@@ -158,26 +155,6 @@ def _turn_read(row) -> TurnRead:
 
 def _json(value):
     return json.loads(value) if isinstance(value, str) else value
-
-
-_converters: dict[tuple, list] = {}
-
-
-def _instance(model, fields, values):
-    """A model instance from raw column values, converted as the ORM converts them."""
-    cache_key = (model, connection.vendor)
-    if cache_key not in _converters:
-        table = model._meta.db_table
-        _converters[cache_key] = [
-            (col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-            for col in (field.get_col(table) for field in fields)
-        ]
-    converted = []
-    for value, (col, converters) in zip(values, _converters[cache_key]):
-        for convert in converters:
-            value = convert(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
 # --- the write ------------------------------------------------------------------------------

@@ -23,18 +23,15 @@ steps are FastGPT's (`core/dataset/search/controller.ts`):
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
 
-from django.db.models import Exists, OuterRef
-
-from config.errors import BadRequest, DatasetNotFound, UpstreamError
-from datasets.models import Collection, CollectionType, Data, Dataset, DatasetType
+from config.errors import BadRequest, UpstreamError
 from datasets.search import fusion, parallel
 from datasets.search.budget import DEFAULT_LIMIT, count_tokens, within_budget
 from datasets.search.collection_filter import CollectionMatch, searchable_collections
 from datasets.search.dedupe import content_key, unique
 from datasets.search.extension import ExtensionResult, ExtensionSkipped, extend_query
 from datasets.search.fusion import EMBEDDING, FULL_TEXT, RERANK, Candidate
+from datasets.search.selectors import recalled_rows, searched_datasets
 from providers.errors import ProviderError
 from providers.registry import all_models, get_model
 
@@ -102,7 +99,7 @@ class SearchResult:
 def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions) -> SearchResult:
     """Search `dataset_ids` (all of team `team_id`, else DatasetNotFound) for `text`."""
     started = time.perf_counter()
-    datasets = _datasets(team_id=team_id, dataset_ids=dataset_ids)
+    datasets = searched_datasets(team_id=team_id, dataset_ids=dataset_ids)
     ids = [d.id for d in datasets]
     result = SearchResult(
         hits=[], search_mode=options.search_mode, limit=options.limit, similarity=options.similarity,
@@ -138,7 +135,7 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
     if full_text_list is None:
         full_text_list = _full_text_recall(ids, queries, full_text_limit, scope) if full_text_limit else []
 
-    rows = _rows(ids, {c.data_id for c in embedding_list} | {c.data_id for c in full_text_list})
+    rows = recalled_rows(dataset_ids=ids, data_ids={c.data_id for c in embedding_list} | {c.data_id for c in full_text_list})
     embedding_list = [c for c in embedding_list if c.data_id in rows]
     full_text_list = [c for c in full_text_list if c.data_id in rows]
 
@@ -175,23 +172,6 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
 
 
 # --- the steps ------------------------------------------------------------------------------
-
-
-def _datasets(*, team_id, dataset_ids: list[str]) -> list[Dataset]:
-    """The team's datasets asked for, each with `has_forbidden` (one of its collections is
-    forbidden): in the common case — nothing forbidden, no filter — the scope needs no query of
-    its own."""
-    wanted = list(dict.fromkeys(dataset_ids))
-    forbidden = Collection.objects.filter(dataset_id=OuterRef("pk"), forbid=True).exclude(type=CollectionType.FOLDER)
-    datasets = Dataset.objects.filter(team_id=team_id, pk__in=wanted).annotate(has_forbidden=Exists(forbidden))
-    found = {d.id: d for d in datasets}
-    missing = [pk for pk in wanted if pk not in found]
-    if missing or not wanted:
-        raise DatasetNotFound(f"Dataset not found: {', '.join(missing) or '(none given)'}.")
-    folders = [pk for pk in wanted if found[pk].type == DatasetType.FOLDER]
-    if folders:
-        raise BadRequest(f"datasetIds: {', '.join(folders)} is a folder, not a dataset.")
-    return [found[pk] for pk in wanted]
 
 
 def _embedding_recall(result, datasets, ids, queries, limit, scope) -> list[Candidate]:
@@ -241,44 +221,6 @@ def _merge_queries(kind: str, lists: list[list[Candidate]]) -> list[Candidate]:
     for candidate in merged:
         del candidate.scores[fusion.RRF]
     return fusion.reindex(kind, merged)
-
-
-class Row(NamedTuple):
-    """What the pipeline reads of a recalled chunk."""
-
-    id: str
-    q: str
-    a: str
-    chunk_index: int
-    dataset_id: str
-    collection_id: str
-    updated_at: datetime
-    source_name: str
-    source_id: str
-
-
-def _rows(dataset_ids: list[str], data_ids: set[str]) -> dict[str, Row]:
-    """The recalled chunks, of searchable collections only (a collection forbidden since the
-    recall, or a chunk deleted meanwhile, simply drops out). Plain tuples: building model
-    instances would cost more than the query."""
-    if not data_ids:
-        return {}
-    # By primary key only, unordered: with a dataset condition (or the model's ordering) SQLite
-    # picks the dataset index and scans the whole dataset. The dataset is checked here instead.
-    rows = (
-        Data.objects.filter(pk__in=data_ids, collection__forbid=False)
-        .order_by()
-        .values_list(
-            "id", "q", "a", "chunk_index", "dataset_id", "collection_id", "updated_at",
-            "collection__name", "collection__external_file_id", "collection__raw_link",
-        )
-    )
-    allowed = set(dataset_ids)
-    return {
-        pk: Row(pk, q, a, chunk_index, dataset_id, collection_id, updated_at, name, external_id or link or collection_id)
-        for pk, q, a, chunk_index, dataset_id, collection_id, updated_at, name, external_id, link in rows
-        if dataset_id in allowed
-    }
 
 
 def _rerank_model(name: str):

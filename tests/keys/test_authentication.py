@@ -5,10 +5,12 @@ import logging
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from keys import services
 from keys.models import ApiKey
+from keys.selectors import key_for_secret
 
 LIST_URL = "/api/core/dataset/list"
 
@@ -189,3 +191,14 @@ def test_a_revoked_key_cannot_be_rotated_or_revived(global_key):
     revoked_at = global_key.row.revoked_at
     services.revoke_api_key(key=global_key.row)
     assert ApiKey.objects.get(pk=global_key.row.pk).revoked_at == revoked_at
+
+
+def test_the_key_read_by_its_hash_is_the_orms_row(global_key):
+    """key_for_secret reads in SQL; every field is what the ORM reads (aware times included)."""
+    ApiKey.objects.filter(pk=global_key.row.pk).update(last_used_at=timezone.now(), max_usage_points=7)
+    read = key_for_secret(key=global_key.plaintext)
+    stored = ApiKey.objects.get(pk=global_key.row.pk)
+    fields = [field.attname for field in ApiKey._meta.concrete_fields]
+    assert [getattr(read, name) for name in fields] == [getattr(stored, name) for name in fields]
+    assert read.last_used_at.tzinfo is not None and read._state.adding is False
+    assert key_for_secret(key=global_key.plaintext + "x") is None

@@ -1,0 +1,58 @@
+"""Model instances and values from rows read with raw SQL, converted as the ORM converts them.
+
+For the few hot reads written in SQL (the chat turn's read, the key lookup, the search's rows):
+the ORM costs more to compile those statements than the database takes to run them, but what
+they return must be exactly what the ORM would return (aware datetimes on SQLite, parsed JSON,
+booleans), so the conversion is the ORM's own: the backend's converters and the field's.
+"""
+
+from django.db import connection
+
+_converters: dict[tuple, list] = {}
+
+
+def _converters_of(model, fields) -> list:
+    cache_key = (model, tuple(field.attname for field in fields), connection.vendor)
+    if cache_key not in _converters:
+        table = model._meta.db_table
+        _converters[cache_key] = [
+            (col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+            for col in (field.get_col(table) for field in fields)
+        ]
+    return _converters[cache_key]
+
+
+def converted(model, fields, values) -> list:
+    """`values`, read from `fields` of `model`'s table, as the ORM would give them."""
+    out = []
+    for value, (col, converters) in zip(values, _converters_of(model, fields)):
+        for convert in converters:
+            value = convert(value, col, connection)
+        out.append(value)
+    return out
+
+
+def value_converter(model, field_name: str):
+    """The function that converts one raw value of `model.field_name` as the ORM does (for a
+    column read row after row: the converters are looked up once)."""
+    field = model._meta.get_field(field_name)
+    [(col, converters)] = _converters_of(model, [field])
+    if not converters:
+        return lambda value: value
+
+    def convert(value):
+        for function in converters:
+            value = function(value, col, connection)
+        return value
+
+    return convert
+
+
+def model_instance(model, fields, values):
+    """A model instance from raw column values of `fields` (in that order)."""
+    return model.from_db(connection.alias, [field.attname for field in fields], converted(model, fields, values))
+
+
+def columns(alias: str, fields) -> str:
+    """`alias.column, …` for `fields`: a SELECT list read back by position."""
+    return ", ".join(f"{alias}.{field.column}" for field in fields)
