@@ -8,6 +8,12 @@ from datasets.search.vector import bump_vector_version, vector_backend, write_ve
 from providers.registry import BUILTIN_EMBEDDING, BUILTIN_LLM
 
 
+def score_tolerance(backend) -> float:
+    """How far a backend's cosine may be from the exact one: pgvector scores the halfvec-rounded
+    vectors its index holds (2 bytes a dimension, within ~2·10⁻⁴); NumPy's is float32-exact."""
+    return 1e-3 if type(backend).__name__ == "PgVectorBackend" else 1e-5
+
+
 def make_dataset(team, name: str = "kb", vector_model: str = BUILTIN_EMBEDDING) -> Dataset:
     return Dataset.objects.create(team=team, name=name, vector_model=vector_model, agent_model=BUILTIN_LLM)
 

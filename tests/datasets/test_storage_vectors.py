@@ -8,7 +8,9 @@ from django.db import connection, transaction
 from datasets.models import DataIndex
 from datasets.search.vector import bump_vector_version, vector_backend, write_vectors
 from datasets.search.vector.numpy_exact import NumpyExactBackend
-from tests.datasets.storage_helpers import add_vector_item, make_collection, make_dataset, random_units, unit
+from tests.datasets.storage_helpers import (
+    add_vector_item, make_collection, make_dataset, random_units, score_tolerance, unit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +39,7 @@ def test_nearest_first_with_cosine_scores(team, backend):
     assert [h.index_id for h in hits] == [east.pk, northeast.pk, north.pk]
     assert [h.data_id for h in hits] == [east.data_id, northeast.data_id, north.data_id]
     expected = [float(unit(1, 0.1, 0) @ unit(*v)) for v in ((1, 0, 0), (1, 1, 0), (0, 1, 0))]
-    assert [h.score for h in hits] == pytest.approx(expected, abs=1e-5)
+    assert [h.score for h in hits] == pytest.approx(expected, abs=score_tolerance(backend))
     assert len(backend.recall(dataset_ids=[collection.dataset_id], query=unit(1, 0, 0), limit=2)) == 2
 
 
@@ -82,7 +84,7 @@ def test_recall_matches_exact_search_on_many_vectors(team, backend):
     hits = backend.recall(dataset_ids=[collection.dataset_id], query=query, limit=100)
 
     assert len(hits) == 100
-    assert [h.score for h in hits] == pytest.approx([true_score[h.index_id] for h in hits], abs=1e-5)
+    assert [h.score for h in hits] == pytest.approx([true_score[h.index_id] for h in hits], abs=score_tolerance(backend))
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     top10 = [h.index_id for h in hits[:10]]
     if type(backend).__name__ == "PgVectorBackend":
