@@ -44,3 +44,21 @@ def configure(server, server_settings: dict[str, str]) -> None:
         server.psql(f"ALTER SYSTEM SET {parameter} = '{value}';")
     log = os.path.join(str(server.pgdata), "restart.log")
     pg_ctl(["-w", "-m", "fast", "-l", log, "restart"], pgdata=str(server.pgdata), user=server.system_user, timeout=60)
+
+
+def child_result_on_postgres(script: str, arguments: list[str], *, prefix: str, shared_buffers: str = "") -> dict:
+    """Run `script --child --database-url URL *arguments` on a throwaway PostgreSQL (with
+    `shared_buffers` when given: the HNSW index in PostgreSQL's cache) and return the JSON of
+    its last output line. A child process, since Django is configured once per process."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    settings = {"shared_buffers": shared_buffers} if shared_buffers else None
+    with throwaway_database("postgres", prefix=prefix, server_settings=settings) as url:
+        command = [sys.executable, script, "--child", "--database-url", url, *arguments]
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(command, env=env, cwd=root, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])

@@ -49,7 +49,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import throwaway_database  # noqa: E402 (after the path insert)
+from bench.databases import child_result_on_postgres  # noqa: E402 (after the path insert)
 
 DEFAULT_PARAMS = "16/64,12/48,8/64,8/32,12/32,16/32"
 LIMIT = 100  # what embedding mode asks the vector channel for
@@ -92,14 +91,12 @@ def main() -> None:
     if args.child:
         return child(args)
 
-    settings = {"shared_buffers": args.shared_buffers} if args.shared_buffers else None
-    with throwaway_database("postgres", prefix="bench-hnsw-", server_settings=settings) as url:
-        command = [sys.executable, __file__, "--child", "--database-url", url, "--chunks", str(args.chunks),
-                   "--params", args.params, "--ef-search", args.ef_search, "--queries", str(args.queries),
-                   "--inserts", str(args.inserts), "--build-workers", str(args.build_workers)]
-        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
-        out = subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = child_result_on_postgres(
+        __file__,
+        ["--chunks", str(args.chunks), "--params", args.params, "--ef-search", args.ef_search,
+         "--queries", str(args.queries), "--inserts", str(args.inserts), "--build-workers", str(args.build_workers)],
+        prefix="bench-hnsw-", shared_buffers=args.shared_buffers,
+    )
     print(render(result))
     print(json.dumps(result))
 

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -34,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.databases import throwaway_database  # noqa: E402 (after the path insert)
+from bench.databases import child_result_on_postgres  # noqa: E402 (after the path insert)
 
 # What a statement is, by a piece of its text (first match wins).
 KINDS = (
@@ -60,13 +59,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    settings = {"shared_buffers": args.shared_buffers} if args.shared_buffers else None
-    with throwaway_database("postgres", prefix="bench-stmts-", server_settings=settings) as url:
-        command = [sys.executable, __file__, "--child", "--database-url", url,
-                   "--chunks", str(args.chunks), "--queries", str(args.queries)]
-        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
-        out = subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    result = child_result_on_postgres(
+        __file__, ["--chunks", str(args.chunks), "--queries", str(args.queries)],
+        prefix="bench-stmts-", shared_buffers=args.shared_buffers,
+    )
     print(render(result))
     print(json.dumps(result))
 
