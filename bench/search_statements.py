@@ -14,7 +14,8 @@ one unmeasured pass over every query (the index into the buffer cache).
 Every statement is timed through a Django execute wrapper: its wall time (client side, round
 trip included) and the backend's CPU (/proc/PID/schedstat of the connection's backend,
 nanoseconds). Statements are named by what they read or write. Printed: per statement, p50
-wall and mean backend CPU; then the totals and the process's own CPU per search. Not measured
+wall, its share of the searches' total wall time (measured in the same loop) and mean backend
+CPU; then the totals and the process's own CPU per search. Not measured
 here: the pool's connection check of a served request (one empty round trip) and the ASGI/DRF
 layer (bench/search_overhead.py).
 
@@ -72,14 +73,16 @@ def render(result: dict) -> str:
         f"{result['chunks']:,} prose chunks · {result['searches']} embedding-mode searches · "
         f"load average {result['load_average_before']} before, {result['load_average_after']} after",
         "",
-        "| statement | per search | wall p50 ms | backend CPU ms (mean) |",
-        "|---|--:|--:|--:|",
+        "| statement | per search | wall p50 ms | share of a search's wall time | backend CPU ms (mean) |",
+        "|---|--:|--:|--:|--:|",
     ]
     for name, figures in result["statements"].items():
-        lines.append(f"| {name} | {figures['per_search']} | {figures['wall_p50_ms']} | {figures['cpu_ms']} |")
+        lines.append(f"| {name} | {figures['per_search']} | {figures['wall_p50_ms']} | "
+                     f"{figures['share_of_search']:.0%} | {figures['cpu_ms']} |")
     totals = result["totals"]
     lines += [
-        f"| **all statements** | {totals['statements_per_search']} | {totals['wall_p50_ms']} | {totals['cpu_ms']} |",
+        f"| **all statements** | {totals['statements_per_search']} | {totals['wall_p50_ms']} | "
+        f"{totals['share_of_search']:.0%} | {totals['cpu_ms']} |",
         "",
         f"This process's CPU per search (key lookup + service, statements' client side included): "
         f"{totals['process_cpu_ms']} ms; wall p50 per search {totals['search_wall_p50_ms']} ms.",
@@ -144,6 +147,8 @@ def child(args) -> None:
         name: {
             "per_search": round(len(walls[name]) / searches, 2),
             "wall_p50_ms": round(statistics.median(walls[name]), 3),
+            # The baseline, measured in the same loop: the whole search (key lookup + service).
+            "share_of_search": round(sum(walls[name]) / sum(search_walls), 4),
             "cpu_ms": round(cpus[name] * 1000 / searches, 3),
         }
         for name in sorted(walls, key=lambda name: -cpus[name])
@@ -154,6 +159,7 @@ def child(args) -> None:
             "statements_per_search": round(sum(len(w) for w in walls.values()) / searches, 2),
             "wall_p50_ms": round(sum(s["wall_p50_ms"] * s["per_search"] for s in statements.values()), 3),
             "cpu_ms": round(sum(cpus.values()) * 1000 / searches, 3),
+            "share_of_search": round(sum(sum(w) for w in walls.values()) / sum(search_walls), 4),
             # The /proc reads of the wrapper are this process's too: a few µs per statement.
             "process_cpu_ms": round(process_cpu * 1000 / searches, 3),
             "search_wall_p50_ms": round(statistics.median(search_walls), 3),
