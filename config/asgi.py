@@ -34,12 +34,18 @@ no key), an unknown /api path, a trailing slash — gets the full stack as befor
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import AsyncToSync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.core import signals
 from django.core.asgi import get_asgi_application
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import MiddlewareNotUsed, RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.http import FileResponse
+from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -90,6 +96,88 @@ class InlineMiddleware:
         response = response or await self.get_response(request)
         if self.process_response:
             response = self.process_response(request, response)
+        return response
+
+
+class OneHopHandler(ASGIHandler):
+    """The key-authenticated API's sync DRF views, served as a WSGI server serves them: the
+    request's whole sync part — `request_started`, the lean middleware chain run sync, the view,
+    rendering, the response's close with `request_finished` — in **one** call onto a thread of
+    a fixed pool; only reading the body and sending the answer stay on the event loop.
+
+    Through Django's ASGI handler a sync view costs four thread hops (the request signals, the
+    view, rendering, close) and a new thread per request (its ThreadSensitiveContext): ~2 ms of
+    CPU per searchTest, 0.9 ms more than this (docs/benchmarks.md, "One hop"). The pool's
+    threads are reused, so their database connections are Django's per-thread ones, borrowed
+    from the pool for each request and returned at its end, as before.
+
+    A caller that is itself sync and awaits this through async_to_sync (a test, a management
+    command) gets the request run in its own thread, as Django's handler does — and with it its
+    database connection and transaction. No disconnect listener: a sync view cannot be cancelled
+    midway anyway. A streaming response (no such view today) is sent, then closed, as Django
+    does."""
+
+    def __init__(self, threads: int = 64):
+        BaseHandler.__init__(self)  # not ASGIHandler's: its chain is the async one
+        self.load_middleware()
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="key-api")
+
+    def load_middleware(self, is_async=False):
+        """As BaseHandler.load_middleware(is_async=False), over `lean_middleware()`: each
+        middleware called sync (an async-only one adapted, as Django does)."""
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        handler, handler_is_async = convert_exception_to_response(self._get_response), False
+        for middleware_path in reversed(lean_middleware()):
+            middleware_class = import_string(middleware_path)
+            is_async = not getattr(middleware_class, "sync_capable", True)
+            try:
+                middleware = middleware_class(self.adapt_method_mode(is_async, handler, handler_is_async))
+            except MiddlewareNotUsed:
+                continue
+            if hasattr(middleware, "process_view"):
+                self._view_middleware.insert(0, self.adapt_method_mode(False, middleware.process_view))
+            if hasattr(middleware, "process_template_response"):
+                self._template_response_middleware.append(
+                    self.adapt_method_mode(False, middleware.process_template_response)
+                )
+            if hasattr(middleware, "process_exception"):
+                self._exception_middleware.append(self.adapt_method_mode(False, middleware.process_exception))
+            handler, handler_is_async = convert_exception_to_response(middleware), is_async
+        self._middleware_chain = self.adapt_method_mode(False, handler, handler_is_async)
+
+    async def __call__(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        in_caller_thread = getattr(AsyncToSync.executors, "current", None) is not None
+        respond = sync_to_async(self.respond, thread_sensitive=in_caller_thread,
+                                executor=None if in_caller_thread else self.executor)
+        response = await respond(scope, body_file)
+        try:
+            await self.send_response(response, send)
+        finally:
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=in_caller_thread,
+                                    executor=None if in_caller_thread else self.executor)()
+
+    def respond(self, scope, body_file):
+        """The request's sync part (WSGIHandler.__call__'s steps), in one thread."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        try:
+            request, response = self.create_request(scope, body_file)
+            if request is not None:
+                response = self.get_response(request)
+                response._handler_class = self.__class__
+                if isinstance(response, FileResponse):
+                    response.block_size = self.chunk_size
+        finally:
+            body_file.close()
+        if not response.streaming:
+            response.close()  # its content is in hand: request_finished now, in this thread
         return response
 
 
@@ -186,17 +274,25 @@ def key_api_paths(urlconf=None) -> frozenset[str]:
 
 
 class Router:
-    """`LEAN_PATHS` and the key-authenticated API's paths to the lean handler, everything else
-    (and lifespan) to Django's."""
+    """`LEAN_PATHS` to the lean handler, the key-authenticated API's paths to the one-hop
+    handler, everything else (and lifespan) to Django's."""
 
-    def __init__(self, full, lean, paths=None):
+    def __init__(self, full, lean, one_hop, key_paths=None):
         self.full = full
         self.lean = lean
-        self.paths = LEAN_PATHS | (key_api_paths() if paths is None else paths)
+        self.one_hop = one_hop
+        self.key_paths = (key_api_paths() if key_paths is None else key_paths) - LEAN_PATHS
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """Every path that skips Django's full stack."""
+        return LEAN_PATHS | self.key_paths
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"] in self.paths:
+        if scope["type"] == "http" and scope["path"] in LEAN_PATHS:
             await self.lean(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] in self.key_paths:
+            await self.one_hop(scope, receive, send)
         else:
             await self.full(scope, receive, send)
 
@@ -208,4 +304,4 @@ if settings.SERVE_STATIC:
 
     full_application = ASGIStaticFilesHandler(full_application)
 
-application = Router(full_application, LeanHandler())
+application = Router(full_application, LeanHandler(), OneHopHandler())

@@ -31,7 +31,7 @@ from datasets.search.collection_filter import CollectionMatch, searchable_collec
 from datasets.search.dedupe import content_key, unique
 from datasets.search.extension import ExtensionResult, ExtensionSkipped, extend_query
 from datasets.search.fusion import EMBEDDING, FULL_TEXT, RERANK, Candidate
-from datasets.search.selectors import recalled_rows, searched_datasets
+from datasets.search.selectors import Row, recalled_rows, searched_datasets
 from providers.errors import ProviderError
 from providers.registry import all_models, get_model
 
@@ -128,14 +128,16 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
     side = parallel.beside(_full_text_recall, ids, queries, full_text_limit, scope) if (
         embedding_limit and full_text_limit
     ) else None
+    read: dict[str, Row] = {}  # chunks the vector recall read with its hits (PostgreSQL)
     try:
-        embedding_list = _embedding_recall(result, datasets, ids, queries, embedding_limit, scope) if embedding_limit else []
+        embedding_list = _embedding_recall(result, datasets, ids, queries, embedding_limit, scope, read) if embedding_limit else []
     finally:
         full_text_list = side.result() if side is not None else None  # waited for even on error
     if full_text_list is None:
         full_text_list = _full_text_recall(ids, queries, full_text_limit, scope) if full_text_limit else []
 
-    rows = recalled_rows(dataset_ids=ids, data_ids={c.data_id for c in embedding_list} | {c.data_id for c in full_text_list})
+    wanted = {c.data_id for c in embedding_list} | {c.data_id for c in full_text_list}
+    rows = read | recalled_rows(dataset_ids=ids, data_ids=wanted - read.keys())
     embedding_list = [c for c in embedding_list if c.data_id in rows]
     full_text_list = [c for c in full_text_list if c.data_id in rows]
 
@@ -174,7 +176,8 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
 # --- the steps ------------------------------------------------------------------------------
 
 
-def _embedding_recall(result, datasets, ids, queries, limit, scope) -> list[Candidate]:
+def _embedding_recall(result, datasets, ids, queries, limit, scope, read: dict) -> list[Candidate]:
+    """The vector channel's list; the chunks a backend read with its hits go into `read`."""
     from datasets.search.vector import vector_backend
     from providers.embeddings import embed
 
@@ -197,6 +200,7 @@ def _embedding_recall(result, datasets, ids, queries, limit, scope) -> list[Cand
     lists = []
     for vector in embedded.vectors:
         hits = backend.recall(dataset_ids=ids, query=vector, limit=limit, collection_ids=scope)
+        read.update((hit.data_id, hit.row) for hit in hits if hit.row is not None)
         lists.append(fusion.ranked(EMBEDDING, [(h.data_id, h.score) for h in hits]))
     return _merge_queries(EMBEDDING, lists)
 

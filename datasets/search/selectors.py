@@ -1,4 +1,5 @@
-"""The search's two reads around the recall, in SQL through Django's connection.
+"""The search's two reads around the recall, in SQL through Django's connection (on PostgreSQL
+the vector recall reads the rows itself: one statement fewer).
 
 Both run on every searchTest and every grounded chat turn. Through the ORM they cost more to
 compile than to run (bench/search_overhead.py); here they are plain parameterised statements
@@ -6,6 +7,7 @@ over the same tables and conditions, their values converted as the ORM converts 
 (config/raw_rows.py).
 """
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -76,6 +78,29 @@ def searched_datasets(*, team_id, dataset_ids: list[str]) -> list[SearchedDatase
     return [found[pk] for pk in wanted]
 
 
+# A recalled chunk's columns, read by position into a Row (`row_reader`): the chunk `d` joined
+# with its collection `c`. PostgreSQL's vector recall reads them in its own statement
+# (datasets/search/vector/pgvector.py).
+ROW_COLUMNS = (
+    "d.id, d.q, d.a, d.chunk_index, d.dataset_id, d.collection_id, d.updated_at, "
+    "c.name, c.external_file_id, c.raw_link"
+)
+DATA_AND_COLLECTION = (
+    f"{Data._meta.db_table} d JOIN {Collection._meta.db_table} c ON c.id = d.collection_id"
+)
+
+
+def row_reader() -> Callable[..., Row]:
+    """The function making a Row of ROW_COLUMNS' values (its time converter looked up once)."""
+    time = value_converter(Data, "updated_at")
+
+    def row(pk, q, a, chunk_index, dataset_id, collection_id, updated_at, name, external_id, link) -> Row:
+        return Row(pk, q, a, chunk_index, dataset_id, collection_id, time(updated_at), name,
+                   external_id or link or collection_id)
+
+    return row
+
+
 def recalled_rows(*, dataset_ids: list[str], data_ids: set[str]) -> dict[str, Row]:
     """The recalled chunks by id, of searchable collections only (a collection forbidden since
     the recall, or a chunk deleted meanwhile, simply drops out).
@@ -85,20 +110,10 @@ def recalled_rows(*, dataset_ids: list[str], data_ids: set[str]) -> dict[str, Ro
     if not data_ids:
         return {}
     one_of, ids = _one_of("d.id", list(data_ids))
-    sql = (
-        f"SELECT d.id, d.q, d.a, d.chunk_index, d.dataset_id, d.collection_id, d.updated_at, "
-        f"c.name, c.external_file_id, c.raw_link "
-        f"FROM {Data._meta.db_table} d JOIN {Collection._meta.db_table} c ON c.id = d.collection_id "
-        f"WHERE {one_of} AND c.forbid = %s"
-    )
+    sql = f"SELECT {ROW_COLUMNS} FROM {DATA_AND_COLLECTION} WHERE {one_of} AND c.forbid = %s"
     with connection.cursor() as cursor:
         cursor.execute(sql, [*ids, False])
         rows = cursor.fetchall()
     allowed = set(dataset_ids)
-    time = value_converter(Data, "updated_at")
-    return {
-        pk: Row(pk, q, a, chunk_index, dataset_id, collection_id, time(updated_at), name,
-                external_id or link or collection_id)
-        for pk, q, a, chunk_index, dataset_id, collection_id, updated_at, name, external_id, link in rows
-        if dataset_id in allowed
-    }
+    row = row_reader()
+    return {values[0]: row(*values) for values in rows if values[4] in allowed}

@@ -4,7 +4,12 @@ with their envelope and headers (401, 403, 404, 405, 400, 413, 415, 429, 500), s
 with no session or CSRF middleware run; the schema, Swagger UI, an unknown /api path and the
 admin keep the full stack. Driven through the real ASGI application with httpx's transport."""
 
+import asyncio
+import threading
+
+import httpx
 import pytest
+from django.core.signals import request_finished, request_started
 from django.test.utils import override_settings
 
 import config.asgi
@@ -192,3 +197,66 @@ def test_the_admin_login_keeps_its_session_and_csrf(db, middleware_calls):
                    headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert refused.status == 403
     assert "CsrfViewMiddleware.process_request" in middleware_calls
+
+
+# --- one hop onto a thread of the handler's pool ------------------------------------------
+
+
+@pytest.fixture
+def signal_threads():
+    """(signal, thread name) for each request_started / request_finished sent."""
+    sent = []
+
+    def started(**kwargs):
+        sent.append(("started", threading.current_thread().name))
+
+    def finished(**kwargs):
+        sent.append(("finished", threading.current_thread().name))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    yield sent
+    request_started.disconnect(started)
+    request_finished.disconnect(finished)
+
+
+def served_by_the_event_loop(app, path: str, body: dict | None = None) -> httpx.Response:
+    """A request as uvicorn makes it: from an event loop with no sync caller waiting on it."""
+
+    async def run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post(path, json=body or {})
+
+    return asyncio.run(run())
+
+
+def test_the_key_api_is_served_by_the_one_hop_handler():
+    app = config.asgi.application
+    assert isinstance(app.one_hop, config.asgi.OneHopHandler)
+    assert SEARCH_TEST in app.key_paths and "/api/v1/chat/completions" not in app.key_paths
+    assert app.paths == app.key_paths | config.asgi.LEAN_PATHS
+
+
+def test_from_the_event_loop_the_whole_request_runs_in_one_thread_of_the_pool(signal_threads):
+    answer = served_by_the_event_loop(config.asgi.application, SEARCH_TEST, {"text": "x"})
+    assert answer.status_code == 401
+    assert [signal for signal, _ in signal_threads] == ["started", "finished"]
+    threads = {thread for _, thread in signal_threads}
+    assert len(threads) == 1 and threads.pop().startswith("key-api")
+
+
+def test_a_sync_caller_gets_the_request_run_in_its_own_thread(signal_threads):
+    # async_to_sync (tests, management commands): the caller's thread, hence its connection.
+    assert lean(path=SEARCH_TEST, body={"text": "x"}).status == 401
+    assert signal_threads == [("started", threading.current_thread().name),
+                              ("finished", threading.current_thread().name)]
+
+
+@override_settings(ROOT_URLCONF="tests.config.key_api_urls")
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")  # Django's, as ever
+def test_a_streaming_answer_is_sent_whole_then_closed(signal_threads):
+    handler = config.asgi.OneHopHandler(threads=2)
+    answer = served_by_the_event_loop(handler, "/api/stream")
+    assert answer.status_code == 200 and answer.text == "one two three"
+    assert [signal for signal, _ in signal_threads] == ["started", "finished"]

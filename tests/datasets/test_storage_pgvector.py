@@ -6,6 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from datasets.models import Data, DataIndex, TrainingState
+from datasets.search.selectors import recalled_rows
 from datasets.search.vector import bump_vector_version
 from datasets.search.vector.pgvector import PgVectorBackend, ef_search_for, index_name, settings_sql
 from tests.datasets.storage_helpers import make_collection, make_dataset, random_units
@@ -164,3 +165,24 @@ def test_ef_search_follows_the_limit():
     assert ef_search_for(5) == 40
     assert ef_search_for(100) == 200
     assert ef_search_for(10_000) == 1000
+
+
+def test_the_hits_carry_their_chunks_rows_as_the_rows_selector_reads_them(team):
+    """The recall reads its hits' chunks in the same statement: the same rows `recalled_rows`
+    gives (searchable collections only), so the pipeline needs no statement of its own for them."""
+    backend = PgVectorBackend()
+    dataset = make_dataset(team)
+    shown, hidden = make_collection(dataset, "shown.md"), make_collection(dataset, "hidden.md", forbid=True)
+    matrix = random_units(12, 512, seed=10)
+    bulk_vectors(shown, matrix[:8])
+    bulk_vectors(hidden, matrix[8:])
+    query = matrix[:3].sum(axis=0)
+
+    hits = backend.recall(dataset_ids=[dataset.id], query=query, limit=100)
+
+    assert len(hits) == 8  # the forbidden collection's four are not hits
+    assert all(hit.row is not None and hit.row.id == hit.data_id for hit in hits)
+    assert {hit.data_id: hit.row for hit in hits} == recalled_rows(
+        dataset_ids=[dataset.id], data_ids={hit.data_id for hit in hits}
+    )
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

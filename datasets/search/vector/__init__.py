@@ -11,7 +11,7 @@ transaction (`bump_vector_version`).
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from django.conf import settings
@@ -21,12 +21,16 @@ from django.db.models import F
 from datasets.fields import EmbeddingField
 from datasets.models import DataIndex, Dataset
 
+if TYPE_CHECKING:
+    from datasets.search.selectors import Row
+
 
 @dataclass(frozen=True)
 class VectorHit:
     data_id: str
     index_id: str
     score: float  # cosine similarity, higher is better
+    row: "Row | None" = None  # the chunk, when the backend read it with the hit (pgvector)
 
 
 class VectorBackend(Protocol):
@@ -38,7 +42,8 @@ class VectorBackend(Protocol):
         limit: int,
         collection_ids: list[str] | None = None,
     ) -> list[VectorHit]:
-        """Index-level hits among vectors of the query's size, best first (≤ `limit`)."""
+        """Index-level hits among vectors of the query's size, best first (≤ `limit`); a
+        backend may give each hit its chunk's row (searchable collections only)."""
 
     def prepare(self, *, dimensions: int) -> None:
         """Make ready to store vectors of `dimensions` (called before writing them)."""

@@ -2,10 +2,13 @@
 database under test."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from config.errors import BadRequest, DatasetNotFound
 from datasets.models import Collection, CollectionType, Data, Dataset, DatasetType
-from datasets.search.selectors import recalled_rows, searched_datasets
+from datasets.search import pipeline
+from datasets.search.selectors import ROW_COLUMNS, recalled_rows, searched_datasets
 from tests.datasets.search.helpers import add_chunk, make_collection, make_dataset
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +71,20 @@ def test_more_ids_than_a_statement_caches_are_read_in_one_go(team):
     chunks = [add_chunk(collection, f"chunk {n}", trained=False) for n in range(120)]
     rows = recalled_rows(dataset_ids=[collection.dataset_id], data_ids={c.id for c in chunks})
     assert set(rows) == {c.id for c in chunks}
+
+
+def test_an_embedding_search_reads_its_chunks_with_the_recall_on_postgresql(team):
+    """pgvector's recall returns its hits' rows (one statement fewer); the NumPy backend's hits
+    have none, and the rows are read by `recalled_rows`. The answer is the same either way."""
+    collection = make_collection(make_dataset(team))
+    for i, text in enumerate(("Reset your password in Settings.", "Invoices arrive monthly.", "Password rules.")):
+        add_chunk(collection, text, chunk_index=i)
+
+    with CaptureQueriesContext(connection) as queries:
+        result = pipeline.search(team_id=team.id, dataset_ids=[collection.dataset_id], text="password",
+                                 options=pipeline.SearchOptions(search_mode="embedding"))
+
+    assert [hit.q for hit in result.hits][:2] == ["Password rules.", "Reset your password in Settings."]
+    assert result.hits[0].source_name == collection.name
+    rows_read_apart = [q for q in queries if q["sql"].startswith(f"SELECT {ROW_COLUMNS}")]
+    assert len(rows_read_apart) == (0 if connection.vendor == "postgresql" else 1)
