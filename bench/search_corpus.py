@@ -247,7 +247,8 @@ def doc_like_queries(rng, loaded: Loaded, count: int) -> tuple[list[str], list[s
 
 def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
     """recall@10 of the pgvector channel against exact cosine, for two kinds of queries, as
-    shipped (ef_search from the limit) and, as a what-if, with a fixed larger ef_search."""
+    shipped (ef_search from the limit and the table's size) and, as a what-if, with a fixed
+    larger ef_search."""
     from datasets.search.vector import pgvector
 
     rng = np.random.default_rng(SEED + 1)
@@ -269,7 +270,7 @@ def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
     try:
         for ef in (None, 400, 800):
             if ef is not None:
-                pgvector.ef_search_for = lambda limit, ef=ef: ef
+                pgvector.ef_search_for = lambda limit, rows=0, ef=ef: ef
             for kind, vectors in vectors_of.items():
                 for limit in (100, 10):  # 100: as embedding mode asks; 10: the bare top 10
                     found, strict, source_found = [], [], []
@@ -283,7 +284,7 @@ def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
                         strict.append(len(exact_ids & {h.index_id for h in hits}) / 10)
                         if kind == "doc_like":  # is the chunk the words came from among the 10?
                             source_found.append(sources[number] in {h.index_id for h in hits})
-                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit)}"
+                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit, pgvector.indexed_rows())}"
                     figures[f"{kind}/limit_{limit}/{label}"] = round(float(np.mean(found)), 4)
                     figures[f"{kind}/limit_{limit}/{label}/strict"] = round(float(np.mean(strict)), 4)
                     if source_found:

@@ -1,9 +1,12 @@
 """pgvector specifics (PostgreSQL only): per-size HNSW expression indexes, created on demand,
 used by recall (EXPLAIN) even with a dataset filter, whose results iterative scans keep full."""
 
+import time
+
 import numpy as np
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from datasets.models import Data, DataIndex, TrainingState
 from datasets.search.selectors import recalled_rows
@@ -25,6 +28,7 @@ def _forget_known_indexes(monkeypatch):
     from datasets.search.vector import pgvector
 
     monkeypatch.setattr(pgvector, "_indexed", set())
+    monkeypatch.setattr(pgvector, "_rows", {})
 
 
 def bulk_vectors(collection, matrix) -> list[str]:
@@ -161,10 +165,34 @@ def test_the_recall_settings_last_only_as_long_as_the_recall(team):
         assert cursor.fetchone() == ("40", "off")
 
 
-def test_ef_search_follows_the_limit():
+def test_ef_search_follows_the_limit_and_grows_with_the_table():
     assert ef_search_for(5) == 40
     assert ef_search_for(100) == 200
     assert ef_search_for(10_000) == 1000
+    assert ef_search_for(100, rows=50_000) == ef_search_for(100, rows=100_000) == 200
+    assert ef_search_for(100, rows=1_000_000) == 400
+    assert ef_search_for(100, rows=10_000_000) == 600
+    assert ef_search_for(100, rows=1e9) == 1000
+
+
+def test_the_recall_widens_its_search_as_the_table_grows(team, monkeypatch):
+    """The table's size is PostgreSQL's estimate (reltuples after ANALYZE), read once a minute."""
+    from datasets.search.vector import pgvector
+
+    collection = make_collection(make_dataset(team))
+    bulk_vectors(collection, random_units(5, 512, seed=11))
+    recall = {"dataset_ids": [collection.dataset_id], "query": random_units(1, 512, seed=12)[0], "limit": 100}
+    analyze()
+    with CaptureQueriesContext(connection) as queries:
+        PgVectorBackend().recall(**recall)
+        PgVectorBackend().recall(**recall)
+    assert sum("reltuples" in q["sql"] for q in queries) == 1  # then remembered
+    assert all("hnsw.ef_search = 200;" in q["sql"] for q in queries if "hnsw" in q["sql"])
+
+    monkeypatch.setattr(pgvector, "_rows", {connection.settings_dict["NAME"]: (time.monotonic(), 1e6)})
+    with CaptureQueriesContext(connection) as queries:
+        PgVectorBackend().recall(**recall)
+    assert "hnsw.ef_search = 400;" in queries[-1]["sql"]
 
 
 def test_the_hits_carry_their_chunks_rows_as_the_rows_selector_reads_them(team):
