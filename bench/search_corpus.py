@@ -305,12 +305,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(database_url: str):
+def server(database_url: str, root: Path = ROOT):
+    """`uvicorn config.asgi:application` of the source tree `root` (this one by default) on
+    `database_url`; yields its base URL."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "API_KEY_RATE": "", "LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                "--port", str(port), "--lifespan", "off", "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(command, cwd=root, env=env)
     url = f"http://127.0.0.1:{port}"
     SERVER_PIDS[url] = process.pid
     try:
@@ -386,12 +388,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
-def latency(url: str, loaded: Loaded, *, queries: int) -> dict:
+def latency(url: str, loaded: Loaded, *, queries: int,
+            modes: tuple[str, ...] = ("embedding", "fullTextRecall", "mixedRecall")) -> dict:
     rng = np.random.default_rng(SEED + 2)
     texts = globals()["queries"](rng, loaded.vocabulary, loaded.weights, queries + 20)
     session = requests.Session()
     out = {}
-    for mode in ("embedding", "fullTextRecall", "mixedRecall"):
+    for mode in modes:
         for text in texts[:20]:  # warm-up: connections, caches, the NumPy vectors on SQLite
             _post(session, url, loaded.key, {"datasetId": loaded.dataset.id, "text": text, "searchMode": mode})
         times, empty = [], 0

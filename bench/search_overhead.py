@@ -10,7 +10,7 @@ A fresh database (a temporary SQLite file, or DATABASE_URL), CHUNKS synthetic ch
 ASGI application in this process (an ASGI scope, no socket), one at a time. Variants,
 interleaved round by round, each request's CPU (time.process_time: every thread):
 
-  * as deployed: `config.asgi.application` (the lean path for key-authenticated /api/);
+  * as deployed: `config.asgi.application` (the key-authenticated /api/ in one thread hop);
   * Django's full handler: `config.asgi.full_application` (settings.MIDDLEWARE, every hop);
   * no middleware: an ASGIHandler built with MIDDLEWARE = [] (what no middleware costs);
   * the view called directly, in this thread (DRF: authentication, throttle, parsing,

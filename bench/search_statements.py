@@ -8,7 +8,7 @@ One throwaway PostgreSQL 18 + pgvector (bench/databases.py, `shared_buffers` 1 G
 bench/search.py loads it (bench/search_corpus.py: CHUNKS prose chunks, their built-in vectors,
 the HNSW index). Then, in this process, QUERIES chunk-like questions (search_corpus's), each
 searched as the endpoint does after authentication: the key read by its hash
-(`key_for_secret`), then `search_test` (datasets, query embedding, recall, rows, usage). After
+(`key_for_secret`), then `search_test` (datasets, query embedding, recall with its rows, usage). After
 one unmeasured pass over every query (the index into the buffer cache).
 
 Every statement is timed through a Django execute wrapper: its wall time (client side, round
@@ -40,8 +40,9 @@ from bench.databases import child_result_on_postgres  # noqa: E402 (after the pa
 KINDS = (
     ("key by hash", "WHERE k.key_hash"),
     ("datasets", "FROM datasets_dataset d"),
-    ("recall (SETs + HNSW)", "hnsw.ef_search"),
+    ("recall (SETs + HNSW, joined with the rows on PostgreSQL)", "hnsw.ef_search"),
     ("recalled rows", "FROM datasets_data d JOIN"),
+    ("table size (once a minute)", "reltuples"),
     ("usage update", "UPDATE keys_apikey"),
 )
 

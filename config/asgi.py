@@ -18,14 +18,15 @@ inline on the event loop instead of in a thread hop.
 Authentication, rate limit, envelope errors (OpenAI `error`, WWW-Authenticate, Retry-After,
 Allow) are the view's own (keys/access.py, config/exception_handler.py), hence the same.
 
-**The key-authenticated API takes it too** (`key_api_paths()`): every exact path of the URL
-conf under /api/ whose view is a DRF view authenticating by API key only — its
+**The key-authenticated API takes the same chain** (`key_api_paths()`): every exact path of
+the URL conf under /api/ whose view is a DRF view authenticating by API key only — its
 `authentication_classes` non-empty, each one of settings' DEFAULT_AUTHENTICATION_CLASSES and
 none DRF's SessionAuthentication (so no session is read, and skipping CSRF opens nothing:
 DRF views are `csrf_exempt` and only SessionAuthentication enforces CSRF). A searchTest paid
 ~1.5 ms of CPU in 13 thread hops for middlewares it never uses (docs/benchmarks.md, "API
-layer"). These views are sync: each request keeps its own thread (Django's
-ThreadSensitiveContext) whatever the database, as through Django's handler. One header
+layer"). These views are sync, so `OneHopHandler` runs that chain sync, the whole request in
+one thread hop onto a pool's thread (as a WSGI server would), instead of Django's four hops
+and a new thread per request. One header
 differs, by design: a request carrying a session cookie gets no `Vary: Cookie` and, when that
 session is stale, no `Set-Cookie` deleting it — the answer does not depend on cookies, and the
 full stack would look the session up in the database for it.

@@ -170,9 +170,9 @@ def test_ef_search_follows_the_limit_and_grows_with_the_table():
     assert ef_search_for(100) == 200
     assert ef_search_for(10_000) == 1000
     assert ef_search_for(100, rows=50_000) == ef_search_for(100, rows=100_000) == 200
-    assert ef_search_for(100, rows=1_000_000) == 400
-    assert ef_search_for(100, rows=10_000_000) == 600
-    assert ef_search_for(100, rows=1e9) == 1000
+    assert ef_search_for(100, rows=300_000) == 486
+    assert ef_search_for(100, rows=1_000_000) == 800 and ef_search_for(10, rows=1_000_000) == 80
+    assert ef_search_for(100, rows=10_000_000) == 1000  # the ceiling
 
 
 def test_the_recall_widens_its_search_as_the_table_grows(team, monkeypatch):
@@ -192,7 +192,7 @@ def test_the_recall_widens_its_search_as_the_table_grows(team, monkeypatch):
     monkeypatch.setattr(pgvector, "_rows", {connection.settings_dict["NAME"]: (time.monotonic(), 1e6)})
     with CaptureQueriesContext(connection) as queries:
         PgVectorBackend().recall(**recall)
-    assert "hnsw.ef_search = 400;" in queries[-1]["sql"]
+    assert "hnsw.ef_search = 800;" in queries[-1]["sql"]
 
 
 def test_the_hits_carry_their_chunks_rows_as_the_rows_selector_reads_them(team):
