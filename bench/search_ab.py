@@ -38,7 +38,7 @@ FIGURES = ("p50", "p99", "server_cpu_ms", "database_cpu_ms")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--before", required=True, help="the commit to compare with (any git ref)")
+    parser.add_argument("--before", default="", help="the commit to compare with (any git ref; required)")
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200, help="measured searches per mode, side and round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -50,6 +50,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if not args.before:
+        parser.error("--before is required")
     commit = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="bench-ab-before-") as tree:

@@ -137,14 +137,7 @@ class OneHopHandler(ASGIHandler):
                 middleware = middleware_class(self.adapt_method_mode(is_async, handler, handler_is_async))
             except MiddlewareNotUsed:
                 continue
-            if hasattr(middleware, "process_view"):
-                self._view_middleware.insert(0, self.adapt_method_mode(False, middleware.process_view))
-            if hasattr(middleware, "process_template_response"):
-                self._template_response_middleware.append(
-                    self.adapt_method_mode(False, middleware.process_template_response)
-                )
-            if hasattr(middleware, "process_exception"):
-                self._exception_middleware.append(self.adapt_method_mode(False, middleware.process_exception))
+            add_hooks(self, middleware, is_async=False)
             handler, handler_is_async = convert_exception_to_response(middleware), is_async
         self._middleware_chain = self.adapt_method_mode(False, handler, handler_is_async)
 
@@ -215,19 +208,25 @@ class LeanHandler(ASGIHandler):
             else:  # a sync-only middleware: around the async chain, in a thread, as Django does
                 middleware = middleware_class(self.adapt_method_mode(False, handler, True))
             if middleware_path not in LEAN_INLINE:
-                if hasattr(middleware, "process_view"):
-                    self._view_middleware.insert(0, self.adapt_method_mode(True, middleware.process_view))
-                if hasattr(middleware, "process_template_response"):
-                    self._template_response_middleware.append(
-                        self.adapt_method_mode(True, middleware.process_template_response)
-                    )
-                if hasattr(middleware, "process_exception"):
-                    # As Django: exception hooks run sync (in a hop), only when a view raised.
-                    self._exception_middleware.append(self.adapt_method_mode(False, middleware.process_exception))
+                add_hooks(self, middleware, is_async=True)
             handler = convert_exception_to_response(
                 middleware if iscoroutinefunction(middleware) else self.adapt_method_mode(True, middleware, False)
             )
         self._middleware_chain = handler
+
+
+def add_hooks(handler: BaseHandler, middleware, *, is_async: bool) -> None:
+    """A middleware's view and template-response hooks into `handler`'s lists, adapted to the
+    chain's mode, as BaseHandler.load_middleware does; exception hooks always run sync (in a
+    hop when the chain is async), as in Django, only when a view raised."""
+    if hasattr(middleware, "process_view"):
+        handler._view_middleware.insert(0, handler.adapt_method_mode(is_async, middleware.process_view))
+    if hasattr(middleware, "process_template_response"):
+        handler._template_response_middleware.append(
+            handler.adapt_method_mode(is_async, middleware.process_template_response)
+        )
+    if hasattr(middleware, "process_exception"):
+        handler._exception_middleware.append(handler.adapt_method_mode(False, middleware.process_exception))
 
 
 def lean_middleware() -> list[str]:

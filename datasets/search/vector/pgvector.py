@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 HNSW_MAX_DIMENSIONS = 4000  # halfvec's limit for an HNSW index (vector's is 2,000)
 EF_SEARCH_MIN, EF_SEARCH_MAX = 40, 1000
 REFERENCE_ROWS = 100_000  # where ef_search = 2 × limit was measured to reach recall@10 0.96
-EF_SEARCH_GROWTH = 3  # ef_search × 4 at ten times REFERENCE_ROWS (see ef_search_for)
+EF_SEARCH_GROWTH = 3  # at ten times REFERENCE_ROWS, 4 × the base: 8 × limit (see ef_search_for)
 ROWS_MAX_AGE = 60.0  # seconds between two reads of the table's size
 
 _rows: dict[str, tuple[float, float]] = {}  # database name → (monotonic time read, reltuples)
