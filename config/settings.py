@@ -49,10 +49,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_tasks",
-    "django_tasks_db",
     "keys",
     "chat",
-    "datasets",
+    "datasets",  # before django_tasks_db: its `db_worker` command replaces that app's
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [

