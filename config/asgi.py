@@ -34,6 +34,8 @@ Every other path — the admin, the OpenAPI schema and Swagger UI (/api/schema/,
 no key), an unknown /api path, a trailing slash — gets the full stack as before.
 """
 
+import asyncio
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -180,18 +182,74 @@ class LeanHandler(ASGIHandler):
 
     Where the turn's database work runs on the event loop (PostgreSQL: psycopg's async pool,
     chat/completions/turn_store.py `on_loop`), a request gets no executor thread of its own
-    (Django's ThreadSensitiveContext): its only thread-sensitive hops are the request signals'
-    receivers, microseconds on asgiref's one shared thread, and the turn's rare sync steps run
-    on the loop's executor. A thousand streams opened at once then start no thousand threads.
+    (Django's ThreadSensitiveContext) and no thread hop at all (`handle_on_loop`: the request
+    signals' receivers run on the loop); the turn's rare sync steps run on the loop's
+    executor. A thousand streams opened at once then start no thousand threads.
     Elsewhere (SQLite; a sync caller such as Django's test client) each request keeps its own
     thread, as in Django: one shared thread for every request's database steps serialised the
     waits of concurrent turns (PostgreSQL, c=32: 100 → 88 req/s; docs/benchmarks.md)."""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"] in LEAN_PATHS and on_loop():
-            await self.handle(scope, receive, send)
+            await self.handle_on_loop(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+    async def handle_on_loop(self, scope, receive, send):
+        """ASGIHandler.handle's steps — the body read, `request_started`, the response raced
+        against the client's disconnect, the close with `request_finished` — with the request
+        signals' receivers called right here instead of in a thread hop each.
+
+        Django hops because its receivers (reset_queries, close_old_connections, close_caches,
+        reset_urlconf) act on the calling thread's connections, caches and URL conf, and a
+        request's are in its thread. A request served on the loop has its own on the loop
+        thread: no Django connection (its statements run on the async pool, its rare sync
+        steps on executor threads that give their connection back themselves), its caches and
+        URL conf. The two hops cost 0.4 ms of CPU and 0.5 ms of latency per turn at c=1
+        (docs/benchmarks.md, "Prepared statements and fewer liveness checks")."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        try:
+            request, response = self.create_request(scope, body_file)
+            if request is None:
+                await self.send_response(response, send)
+            else:
+                response = await self.respond_unless_disconnected(request, receive, send)
+        finally:
+            body_file.close()
+        if response is None:  # the client left first
+            signals.request_finished.send(sender=self.__class__)
+        else:
+            response.close()  # request_finished
+
+    async def respond_unless_disconnected(self, request, receive, send):
+        """The response, sent; None when the client disconnected first (the view is then
+        cancelled, as Django does)."""
+
+        async def respond():
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:  # the client left while it was sent
+                pass
+            return response
+
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        responding = asyncio.create_task(respond())
+        await asyncio.wait([listening, responding], return_when=asyncio.FIRST_COMPLETED)
+        for task in (listening, responding):
+            if task.done():
+                with contextlib.suppress(RequestAborted):
+                    task.result()
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return None if responding.cancelled() else responding.result()
 
     def load_middleware(self, is_async=False):
         """As BaseHandler.load_middleware, over `lean_middleware()`, always async."""

@@ -112,6 +112,10 @@ else:
         "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
         "timeout": env.float("DB_POOL_TIMEOUT", default=10),
     }
+    # The chat turn's statements are prepared on their connections (chat/completions/
+    # turn_store.py); off for a pooler that cannot keep prepared statements (docs/production.md).
+    if not env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache (rate limits) ------------------------------------------------------------------

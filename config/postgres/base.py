@@ -13,9 +13,14 @@ from django.db.backends.postgresql import base
 from django.db.backends.base.base import NO_DB_ALIAS
 from psycopg_pool import ConnectionPool
 
+from config.postgres.liveness import known_alive, mark_returned
+
 
 def check_connection(conn) -> None:
-    """The pool's `check`: raises for a dead connection (the pool then discards it)."""
+    """The pool's `check`: raises for a dead connection (the pool then discards it). A
+    connection back from a request a moment ago is not tested again (liveness.py)."""
+    if known_alive(conn):
+        return
     try:
         ConnectionPool.check_connection(conn)
     except Exception:
@@ -41,6 +46,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 open=False,
                 configure=self._configure_connection,
                 check=check_connection,
+                reset=mark_returned,
                 **(pool_options if isinstance(pool_options, dict) else {}),
             )
             self._connection_pools.setdefault(self.alias, pool)

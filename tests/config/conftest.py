@@ -1,5 +1,7 @@
-"""Fixtures of the config tests: the ASGI application called in the test's thread, and a spy
-on the session and CSRF middlewares."""
+"""Fixtures of the config tests: the ASGI application called in the test's thread, a spy
+on the session and CSRF middlewares, and the request signals' threads."""
+
+import threading
 
 import pytest
 from django.contrib.sessions.middleware import SessionMiddleware
@@ -35,3 +37,21 @@ def middleware_calls(monkeypatch):
 
         monkeypatch.setattr(cls, hook, spy)
     return calls
+
+
+@pytest.fixture
+def signal_threads():
+    """(signal, thread name) for each request_started / request_finished sent."""
+    sent = []
+
+    def started(**kwargs):
+        sent.append(("started", threading.current_thread().name))
+
+    def finished(**kwargs):
+        sent.append(("finished", threading.current_thread().name))
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    yield sent
+    request_started.disconnect(started)
+    request_finished.disconnect(finished)

@@ -9,7 +9,6 @@ import threading
 
 import httpx
 import pytest
-from django.core.signals import request_finished, request_started
 from django.test.utils import override_settings
 
 import config.asgi
@@ -200,24 +199,6 @@ def test_the_admin_login_keeps_its_session_and_csrf(db, middleware_calls):
 
 
 # --- one hop onto a thread of the handler's pool ------------------------------------------
-
-
-@pytest.fixture
-def signal_threads():
-    """(signal, thread name) for each request_started / request_finished sent."""
-    sent = []
-
-    def started(**kwargs):
-        sent.append(("started", threading.current_thread().name))
-
-    def finished(**kwargs):
-        sent.append(("finished", threading.current_thread().name))
-
-    request_started.connect(started)
-    request_finished.connect(finished)
-    yield sent
-    request_started.disconnect(started)
-    request_finished.disconnect(finished)
 
 
 def served_by_the_event_loop(app, path: str, body: dict | None = None) -> httpx.Response:

@@ -81,3 +81,36 @@ def test_the_training_worker_outlives_a_database_outage(_fake_provider_server, g
             assert time.monotonic() < deadline, f"nothing trained after the outage: {item}\n{server.worker_log()}"
             time.sleep(0.25)
         assert "database connection lost" in server.worker_log()
+
+
+def test_no_request_fails_on_connections_the_server_ended_a_moment_ago(_fake_provider_server, app_key, global_key, tmp_path):
+    """Both pools lend a connection back from a request less than 0.5 s ago without the
+    round-trip test (config/postgres/liveness.py). When the server has ended it in the meantime
+    — here every backend of the test database terminated right after the requests — the
+    connection must still be tested and replaced, not lent dead."""
+    require_controllable_postgres(connection)
+    one_connection = {"DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1"}  # the one just used is lent next
+    with uvicorn_server(_fake_provider_server, tmp_path, env=one_connection) as server:
+        api = f"{server.url}/api"
+        headers = {"global": {"Authorization": global_key.header}, "app": {"Authorization": app_key.header}}
+
+        def list_datasets():
+            return requests.post(f"{api}/core/dataset/list", json={}, headers=headers["global"], timeout=30)
+
+        def chat(n):
+            return requests.post(
+                f"{api}/v1/chat/completions", headers=headers["app"], timeout=30,
+                json={"chatId": "ended", "messages": [{"role": "user", "content": f"question {n}"}]},
+            )
+
+        statuses = []
+        for n in range(5):
+            assert (list_datasets().status_code, chat(n).status_code) == (200, 200)
+            with connection.cursor() as cursor:  # wait until each is gone: its FATAL is on the socket
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity, pg_terminate_backend(pid, 5000) AS ended"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid() AND ended"
+                )
+                assert cursor.fetchone()[0] >= 2  # at least the two pools' connections
+            statuses += [list_datasets().status_code, chat(100 + n).status_code]
+        assert statuses == [200] * 10, server.log()
