@@ -23,9 +23,10 @@ URL = "/api/v1/chat/completions"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def on_loop(key, *bodies) -> list[httpx.Response]:
+def on_loop(key, *bodies, then=None) -> list[httpx.Response]:
     """POST each body in turn through the ASGI application, on an event loop of a thread of
-    its own (as uvicorn runs it: no async_to_sync caller)."""
+    its own (as uvicorn runs it: no async_to_sync caller). ``then``: a coroutine function run
+    on that loop after the requests, while its pool is still open."""
     answers, errors = [], []
 
     async def run():
@@ -34,6 +35,8 @@ def on_loop(key, *bodies) -> list[httpx.Response]:
             for body in bodies:
                 headers = {"Authorization": key.header, "Content-Type": "application/json"}
                 answers.append(await client.post(URL, content=json.dumps(body), headers=headers))
+        if then is not None:
+            await then()
         await turn_store.close_async_pool()  # this loop ends here; uvicorn's lives as long as the server
 
     def thread():
@@ -109,3 +112,39 @@ def test_a_capped_key_reserves_then_settles(provider_models, make_key, team, app
     (answer,) = on_loop(key, ask("hi"))
     assert answer.status_code == 200, answer.text
     assert ApiKey.objects.get(pk=key.row.pk).usage_points == answer.json()["usage"]["total_tokens"]
+
+
+@pytest.fixture
+def one_pooled_connection(monkeypatch):
+    """The async pool holds one connection, so every turn's statements run on it."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: the async pool and its prepared statements")
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "pool", {"min_size": 1, "max_size": 1, "timeout": 10})
+    return connection.settings_dict["OPTIONS"]
+
+
+def prepared_after_turns(key, turns: int) -> list[str]:
+    """The statements prepared on the pool's connection after `turns` turns."""
+    prepared = []
+
+    async def read_prepared():
+        async with (await turn_store._pool()).connection() as conn:
+            cursor = await conn.execute("SELECT statement FROM pg_prepared_statements")
+            prepared.extend(row[0] for row in await cursor.fetchall())
+
+    answers = on_loop(key, *[ask(f"question {n}") for n in range(turns)], then=read_prepared)
+    assert {answer.status_code for answer in answers} == {200}
+    return prepared
+
+
+def test_the_turns_read_and_write_are_prepared_on_the_pools_connection(provider_models, app_key, one_pooled_connection):
+    prepared = prepared_after_turns(app_key, 6)  # psycopg prepares a statement at its 5th use
+    assert any("FROM keys_apikey k" in statement for statement in prepared)  # the read
+    assert any("INSERT INTO chat_chat" in statement for statement in prepared)  # the write
+
+
+def test_prepared_statements_can_be_turned_off(provider_models, app_key, one_pooled_connection, monkeypatch):
+    monkeypatch.setitem(one_pooled_connection, "prepare_threshold", None)  # DB_PREPARED_STATEMENTS=false
+    assert prepared_after_turns(app_key, 6) == []
