@@ -21,6 +21,7 @@ or `App` read here is the object the rest of the code expects.
 """
 
 import asyncio
+import functools
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from datetime import datetime
 
 import psycopg
 from asgiref.sync import AsyncToSync
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, OperationalError, connection, connections, transaction
 from psycopg_pool import AsyncConnectionPool
 
 from chat.models import App, ChatItem, ChatRole
@@ -349,7 +350,14 @@ _async_pools: dict = {}
 
 def on_loop() -> bool:
     """Whether this turn's statements run on psycopg's async pool (see above)."""
-    return connection.vendor == "postgresql" and getattr(AsyncToSync.executors, "current", None) is None
+    return _vendor() == "postgresql" and getattr(AsyncToSync.executors, "current", None) is None
+
+
+@functools.cache
+def _vendor() -> str:
+    # Read once: through django.db.connection it is a thread-local lookup (~10 µs on the event
+    # loop) on every call, and a turn asks four times.
+    return connections[DEFAULT_DB_ALIAS].vendor
 
 
 @asynccontextmanager
