@@ -342,7 +342,7 @@ async def taken_record_ids_async(*, app_id: str, chat_id: str, data_ids: list[st
 # (psycopg's `prepare_threshold`, 5) and PostgreSQL stops parsing and planning them on every turn:
 # −0.8 ms of PostgreSQL CPU and −1 ms of added latency per turn at c=1 (docs/benchmarks.md,
 # "Prepared statements and fewer liveness checks"). Behind PgBouncer in transaction mode this
-# needs PgBouncer ≥ 1.21 with `max_prepared_statements` set, or DB_PREPARED_STATEMENTS=off
+# needs PgBouncer ≥ 1.21 with `max_prepared_statements` set, or DB_PREPARED_STATEMENTS=false
 # (docs/production.md).
 
 _async_pools: dict = {}
