@@ -38,7 +38,16 @@ def known_alive(conn) -> bool:
     if returned is None or time.monotonic() - returned > RECENT_SECONDS:
         return False
     try:
-        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        return not _has_input(conn.fileno())
     except (OSError, ValueError, psycopg.Error):  # closed: no socket any more
         return False
-    return not readable
+
+
+def _has_input(fd: int) -> bool:
+    """Whether anything (data, end of stream, an error) waits on `fd`, without waiting. poll,
+    not select: a server holding a thousand streams has descriptors past select's 1,024."""
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))

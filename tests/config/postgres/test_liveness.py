@@ -1,6 +1,9 @@
 """config/postgres/liveness.py: a connection back a moment ago is lent without the round-trip
 test, unless the server has ended it since (PostgreSQL only: SQLite has no server)."""
 
+import os
+import resource
+
 import psycopg
 import pytest
 from django.db import connection
@@ -81,3 +84,24 @@ def test_a_used_connection_reads_as_alive_again_once_returned(conn):
         conn.execute("SELECT generate_series(1, 1000)").fetchall()
         liveness.mark_returned(conn)
         assert liveness.known_alive(conn)
+
+
+def test_a_connection_past_selects_descriptor_limit_is_known_alive_too(conn):
+    """A server holding a thousand streams has socket descriptors above 1,024, where
+    select() cannot look: the check must still see an idle, healthy connection as alive."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"this machine allows {hard} open files: no descriptor past 1,024 to test with")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    spares = []
+    try:
+        while not spares or spares[-1] < 1024:  # every lower descriptor taken: the socket lands past 1,024
+            spares.append(os.open(os.devnull, os.O_RDONLY))
+        with connect() as high:
+            assert high.fileno() >= 1024
+            liveness.mark_returned(high)
+            assert liveness.known_alive(high)
+    finally:
+        for fd in spares:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
