@@ -213,14 +213,14 @@ def child(args) -> None:
             queries[kind].append(Query(vector=vector, top10={loaded.index_ids[r] for r in top10}, tenth=float(exact[top10[-1]])))
     result["queries_used"] = {kind: len(found) for kind, found in queries.items()}
 
-    drop_index()
+    drop_index(loaded)
     result["insert_without_hnsw_ms"] = insert_cost(loaded, new_texts)["cpu_ms_per_vector"]
     log(f"insert without HNSW: {result['insert_without_hnsw_ms']} ms CPU per vector")
 
     result["sets"] = []
     for m, ef_construction, vector_type in args.param_sets:
         figures = {"m": m, "ef_construction": ef_construction, "type": vector_type, "load_average_at_start": load_average()}
-        figures.update(build(m, ef_construction, vector_type, workers=args.build_workers))
+        figures.update(build(loaded, m, ef_construction, vector_type, workers=args.build_workers))
         log(f"m {m}, ef_construction {ef_construction}: build {figures}")
         row_of = {index_id: row for row, index_id in enumerate(loaded.index_ids)}
         for query in queries["chunk_like"] + queries["random_words"]:  # warm: the index into the buffer cache
@@ -273,15 +273,15 @@ def reaped_children_cpu_seconds(pid: int) -> float:
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
-def drop_index() -> None:
-    """The 512 HNSW index dropped and the table vacuumed (the dead rows of the rolled-back
+def drop_index(loaded) -> None:
+    """The dataset's 512 HNSW index dropped and the table vacuumed (the dead rows of the rolled-back
     inserts gone before the next build)."""
     from django.db import connection
 
-    from bench.search_corpus import HNSW_INDEX
+    from bench.search_corpus import hnsw_index
 
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
+        cursor.execute(f'DROP INDEX IF EXISTS "{hnsw_index(loaded.dataset.id)}"')
         cursor.execute("VACUUM ANALYZE datasets_dataindex")
 
 
@@ -290,15 +290,15 @@ def as_type(sql: str, vector_type: str) -> str:
     return sql.replace("::halfvec(512)", f"::{vector_type}(512)").replace("halfvec_cosine_ops", f"{vector_type}_cosine_ops")
 
 
-def build(m: int, ef_construction: int, vector_type: str, *, workers: int) -> dict:
+def build(loaded, m: int, ef_construction: int, vector_type: str, *, workers: int) -> dict:
     """The index dropped and built again with (m, ef_construction) over `vector_type`: wall
     time, CPU, size."""
     from django.db import connection
 
-    from bench.search_corpus import HNSW_INDEX, HNSW_SQL, database_pids
+    from bench.search_corpus import database_pids, hnsw_index, hnsw_sql
 
-    drop_index()
-    sql = as_type(HNSW_SQL, vector_type).replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
+    drop_index(loaded)
+    sql = as_type(hnsw_sql(loaded.dataset.id), vector_type).replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
     postmaster = database_pids()[0]
     pid = backend_pid()
     with connection.cursor() as cursor:
@@ -311,7 +311,7 @@ def build(m: int, ef_construction: int, vector_type: str, *, workers: int) -> di
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("RESET max_parallel_maintenance_workers")
         cursor.execute("ANALYZE datasets_dataindex")
-        cursor.execute("SELECT pg_relation_size(%s::regclass)", [HNSW_INDEX])
+        cursor.execute("SELECT pg_relation_size(%s::regclass)", [hnsw_index(loaded.dataset.id)])
         size = cursor.fetchone()[0]
     return {"build_seconds": round(seconds, 1), "build_cpu_seconds": round(cpu, 1), "index_mb": round(size / 2**20)}
 
@@ -338,7 +338,7 @@ def plan(loaded, vector, ef: int, vector_type: str) -> str:
     """"hnsw" when the planner scans the 512 index at this ef_search, else "exact"."""
     from django.db import connection, transaction
 
-    from bench.search_corpus import HNSW_INDEX
+    from bench.search_corpus import hnsw_index
     from datasets.search.vector.pgvector import PgVectorBackend
 
     sql, params = PgVectorBackend().recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=LIMIT)
@@ -348,7 +348,7 @@ def plan(loaded, vector, ef: int, vector_type: str) -> str:
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
         cursor.execute(f"EXPLAIN {sql}", params)
         text = "\n".join(row[0] for row in cursor.fetchall())
-    return "hnsw" if HNSW_INDEX in text else "exact"
+    return "hnsw" if hnsw_index(loaded.dataset.id) in text else "exact"
 
 
 def recall_and_cost(loaded, queries: list[Query], ef: int, row_of: dict, vector_type: str) -> dict:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from config.ids import new_object_id
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
 from datasets.search.vector import bump_vector_version
-from datasets.search.vector.pgvector import index_name, index_sql
+from datasets.search.vector.pgvector_indexes import index_name, index_sql
 from datasets.services.bulk_writes import insert_rows
 from keys.models import Team
 from keys.services import create_api_key
@@ -39,8 +39,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = 20241125
 CHUNKS_PER_COLLECTION = 1000
 BATCH = 2000
-HNSW_INDEX = index_name(512)
-HNSW_SQL = index_sql(512)  # the index as the app builds it
+
+
+def hnsw_index(dataset_id: str) -> str:
+    """The name of the dataset's 512 HNSW index."""
+    return index_name(dataset_id, 512)
+
+
+def hnsw_sql(dataset_id: str) -> str:
+    """The dataset's 512 HNSW index as the app builds it (in one statement, not concurrently:
+    nothing else writes here)."""
+    return index_sql(dataset_id, 512, concurrently=False)
 
 
 def log(*parts) -> None:
@@ -130,9 +139,6 @@ def load_corpus(*, chunks: int, corpus: str = "synthetic") -> Loaded:
     dataset = Dataset.objects.create(team=team, name="synthetic", vector_model=BUILTIN_EMBEDDING, agent_model=BUILTIN_LLM)
     loaded = Loaded(team=team, key=key, dataset=dataset, vocabulary=vocab, weights=weights)
     postgres = connection.vendor == "postgresql"
-    if postgres:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
 
     matrices, collection_id = [], None
     started = time.perf_counter()
@@ -169,7 +175,7 @@ def load_corpus(*, chunks: int, corpus: str = "synthetic") -> Loaded:
             # ~2.6 KB per 512-dimension vector.
             cursor.execute(f"SET maintenance_work_mem = '{max(2, math.ceil(chunks * 3.2 / 1e6))}GB'")
             cursor.execute("SET max_parallel_maintenance_workers = 1")
-            cursor.execute(HNSW_SQL)
+            cursor.execute(hnsw_sql(dataset.id))
             cursor.execute("ANALYZE")
         loaded.info["hnsw_build_seconds"] = round(time.perf_counter() - started, 1)
     return loaded
@@ -284,7 +290,7 @@ def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
                         strict.append(len(exact_ids & {h.index_id for h in hits}) / 10)
                         if kind == "doc_like":  # is the chunk the words came from among the 10?
                             source_found.append(sources[number] in {h.index_id for h in hits})
-                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit, pgvector.indexed_rows())}"
+                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit, pgvector.indexed_rows([loaded.dataset.id], 512))}"
                     figures[f"{kind}/limit_{limit}/{label}"] = round(float(np.mean(found)), 4)
                     figures[f"{kind}/limit_{limit}/{label}/strict"] = round(float(np.mean(strict)), 4)
                     if source_found:

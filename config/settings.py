@@ -223,6 +223,14 @@ EMBEDDING_HTTP_BACKOFF_SECONDS = env.float("EMBEDDING_HTTP_BACKOFF_SECONDS", def
 # the NumPy backend's per-process cache size.
 DATASET_VECTOR_BACKEND = env.str("DATASET_VECTOR_BACKEND", default="")
 VECTOR_CACHE_MAX_BYTES = env.int("VECTOR_CACHE_MAX_BYTES", default=1024 * 1024 * 1024)
+# pgvector: a dataset gets its own HNSW index once it holds VECTOR_INDEX_MIN_ROWS vectors and
+# no vector of it has changed for VECTOR_INDEX_QUIET_SECONDS (a bulk load is stored unindexed,
+# then the index is built in one pass: 4-5x less database CPU than inserting each vector into
+# the graph); smaller datasets are searched exactly. The build may use this much memory
+# (the graph must fit, ~1.5 KB per 512-dimension vector; PostgreSQL's default is 64MB).
+VECTOR_INDEX_MIN_ROWS = env.int("VECTOR_INDEX_MIN_ROWS", default=2000)
+VECTOR_INDEX_QUIET_SECONDS = env.float("VECTOR_INDEX_QUIET_SECONDS", default=5)
+VECTOR_INDEX_BUILD_MEMORY = env.str("VECTOR_INDEX_BUILD_MEMORY", default="1GB")
 
 # --- knowledge-base uploads and links (datasets/views/collections.py) [API] -------------------
 # collection/create/localFile: larger files are refused with 413.

@@ -32,6 +32,9 @@ class Dataset(models.Model):
     # Bumped in the same transaction as any write or delete of the dataset's vectors: a
     # process's cached vectors (the NumPy backend) are stale when it differs.
     vector_version = models.BigIntegerField(default=0, editable=False)
+    # When that last happened: pgvector builds a dataset's HNSW index once its vectors have
+    # been still for a moment (datasets/search/vector/pgvector_indexes.py).
+    vectors_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -30,3 +30,12 @@ def read_collection(collection_id: str) -> None:
     from datasets.services.collections import read_collection_source
 
     read_collection_source(collection_id=collection_id)
+
+
+@task()
+def index_vectors(dataset_id: str) -> str:
+    """Build the dataset's HNSW index once its vectors are still (PostgreSQL; see
+    datasets.search.vector.pgvector_indexes.index_when_still)."""
+    from datasets.search.vector.pgvector_indexes import index_when_still
+
+    return index_when_still(dataset_id=dataset_id)

@@ -39,7 +39,7 @@ from datasets.models import (
     TrainingBill,
     TrainingState,
 )
-from datasets.search.vector import bump_vector_version, vector_backend
+from datasets.search.vector import bump_vector_version
 from datasets.services.bulk_writes import mark_trained, replace_indexes
 from datasets.services.data import default_index_text, refresh_collection_status
 from datasets.training_claims import claim_due
@@ -180,8 +180,6 @@ def _train_batch(
         else:
             _fail_batch(collection, token, ids, str(exc), report, missing_words)
         return
-    if len(vectors):
-        vector_backend().prepare(dimensions=vectors.shape[1])
     still = _store_trained(collection, token, ids, indexes, vectors, missing_words)
     report.trained += len(still)
     report.tokens += tokens

@@ -32,9 +32,7 @@ from datasets.ingestion.readers import (
 from datasets.models import (
     Collection, CollectionSource, CollectionStatus, CollectionType, Dataset, TrainingType,
 )
-from datasets.search.vector import vector_backend
 from datasets.services.data import InsertResult, NewData, delete_collection_data, insert_data
-from providers.embeddings import dimensions_of
 from providers.registry import AiModel, get_model
 
 logger = logging.getLogger(__name__)
@@ -217,10 +215,6 @@ def read_collection_source(*, collection_id: str) -> None:
         chunks = split_text(document.text, chunking)
         items = [NewData(q=chunk.text, chunk_index=chunk.index) for chunk in chunks]
     embed_now = _local_embedding(collection) if len(items) <= settings.DATASET_READ_EMBED_MAX_CHUNKS else None
-    if embed_now is not None:
-        # Before the transaction, as training does: a missing index is built (and locks the
-        # table) only while it is created, not for the whole insert.
-        vector_backend().prepare(dimensions=dimensions_of(embed_now))
     with transaction.atomic():
         # The collection may have been deleted while the file was being read, or another read
         # of the same source (a retry queued twice) may have stored it already.

@@ -27,7 +27,7 @@ from datasets.models import (
     QaChunk,
     TrainingState,
 )
-from datasets.search.vector import bump_vector_version, vector_backend
+from datasets.search.vector import bump_vector_version
 from datasets.services.bulk_writes import DATA_COLUMNS, INDEX_COLUMNS, insert_rows
 from keys.models import ApiKey
 from keys.services import add_usage
@@ -189,7 +189,6 @@ def _embed_now(model: AiModel, rows: list[tuple], index_rows: list[tuple]) -> in
         default_text, found = item_words[row[1]]
         words_of.append(found if row[text_at] == default_text else None)
     embedded = embed(model=model, texts=[row[text_at] for row in index_rows], words_of=words_of)
-    vector_backend().prepare(dimensions=embedded.vectors.shape[1])
     for position, (row, vector) in enumerate(zip(index_rows, embedded.vectors)):
         row = list(row)
         row[vector_at], row[size_at] = vector, len(vector)

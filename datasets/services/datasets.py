@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from datasets.models import Collection, Dataset
+from datasets.search.vector import vector_backend
 from datasets.selectors import dataset_tree_ids, get_dataset, get_folder
 from datasets.services.data import delete_collection_data
 from providers.registry import default_model
@@ -46,3 +47,5 @@ def delete_dataset(*, team_id: str, dataset_id: str) -> None:
         if collection_ids:
             delete_collection_data(collection_ids=collection_ids)
         dataset.delete()
+        # Their vector indexes (pgvector: one per large dataset) go once the rows are gone.
+        transaction.on_commit(lambda: vector_backend().datasets_deleted(dataset_ids=dataset_ids), robust=True)

@@ -4,7 +4,7 @@ import numpy as np
 from django.db import transaction
 
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
-from datasets.search.vector import bump_vector_version, vector_backend, write_vectors
+from datasets.search.vector import bump_vector_version, write_vectors
 from providers.registry import BUILTIN_EMBEDDING, BUILTIN_LLM
 
 
@@ -33,7 +33,6 @@ def add_vector_item(collection: Collection, vector, q: str = "item", search_word
         data=data, dataset_id=collection.dataset_id, collection=collection, type="default", text=q
     )
     vector = np.asarray(vector, dtype=np.float32)
-    vector_backend().prepare(dimensions=len(vector))
     with transaction.atomic():
         write_vectors(rows=[(index.pk, vector)])
         bump_vector_version(dataset_ids=[collection.dataset_id])

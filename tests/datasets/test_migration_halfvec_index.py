@@ -25,7 +25,9 @@ def hnsw_indexes() -> dict[str, str]:
 
 
 def test_forward_rebuilds_every_size_over_halfvec_and_reverse_undoes_it():
-    assert hnsw_indexes() == {"dataindex_embedding_hnsw_512": "halfvec"}  # as the migrations leave it
+    with connection.cursor() as cursor:  # as 0008 left it (0009 replaced it by per-dataset indexes)
+        cursor.execute(migration.create_sql(512, "halfvec"))
+    assert hnsw_indexes() == {"dataindex_embedding_hnsw_512": "halfvec"}
 
     migration.rebuild("vector", 2000)(apps, EDITOR)  # back to before 0008 …
     with connection.cursor() as cursor:  # … with a size created on demand since
@@ -42,5 +44,7 @@ def test_forward_rebuilds_every_size_over_halfvec_and_reverse_undoes_it():
 
 
 def test_nothing_happens_on_sqlite_like_vendors():
+    with connection.cursor() as cursor:
+        cursor.execute(migration.create_sql(512, "vector"))
     migration.rebuild("halfvec", 4000)(apps, SimpleNamespace(connection=SimpleNamespace(vendor="sqlite")))
-    assert hnsw_indexes() == {"dataindex_embedding_hnsw_512": "halfvec"}
+    assert hnsw_indexes() == {"dataindex_embedding_hnsw_512": "vector"}

@@ -1,5 +1,7 @@
-"""pgvector specifics (PostgreSQL only): per-size HNSW expression indexes, created on demand,
-used by recall (EXPLAIN) even with a dataset filter, whose results iterative scans keep full."""
+"""pgvector specifics (PostgreSQL only): recall asks each dataset apart so that the planner
+uses that dataset's HNSW index (EXPLAIN), iterative scans keep a filtered scan's results full,
+and `ef_search` follows the size of the datasets' indexes. The indexes' lifecycle (when one is
+built, dropped) is tests/datasets/test_vector_indexes.py's."""
 
 import time
 
@@ -11,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from datasets.models import Data, DataIndex, TrainingState
 from datasets.search.selectors import recalled_rows
 from datasets.search.vector import bump_vector_version
-from datasets.search.vector.pgvector import PgVectorBackend, ef_search_for, index_name, settings_sql
+from datasets.search.vector.pgvector import PgVectorBackend, ef_search_for, settings_sql
+from datasets.search.vector.pgvector_indexes import build_index, index_name
 from tests.datasets.storage_helpers import make_collection, make_dataset, random_units
 
 pytestmark = [
@@ -21,14 +24,11 @@ pytestmark = [
 
 
 @pytest.fixture(autouse=True)
-def _forget_known_indexes(monkeypatch):
-    """The backend remembers, per process, the sizes whose index exists once their transaction
-    commits; tests roll back (and django_capture_on_commit_callbacks runs callbacks anyway), so
-    each test starts with nothing remembered."""
-    from datasets.search.vector import pgvector
+def _forget_index_sizes(monkeypatch):
+    """The backend reads the indexes' sizes once a minute per process; each test starts afresh."""
+    from datasets.search.vector import pgvector_indexes
 
-    monkeypatch.setattr(pgvector, "_indexed", set())
-    monkeypatch.setattr(pgvector, "_rows", {})
+    monkeypatch.setattr(pgvector_indexes, "_sizes", {})
 
 
 def bulk_vectors(collection, matrix) -> list[str]:
@@ -47,19 +47,13 @@ def bulk_vectors(collection, matrix) -> list[str]:
     return [index.pk for index in indexes]
 
 
-def index_exists(dimensions: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(dimensions)])
-        row = cursor.fetchone()
-    return row is not None and f"halfvec({dimensions})" in row[0] and f"dimensions = {dimensions}" in row[0]
-
-
 def explain(backend, **recall) -> str:
     """The plan of the recall's SELECT under the settings it is sent with (one batch, as recall
     sends it)."""
     sql, params = backend.recall_sql(**recall)
     with connection.cursor() as cursor:
-        cursor.execute(f"{settings_sql(recall['limit'])}; EXPLAIN {sql}", params)
+        batch = settings_sql(recall["limit"], prefer_index=recall.get("collection_ids") is None)
+        cursor.execute(f"{batch}; EXPLAIN {sql}", params)
         while cursor.description is None and cursor.nextset():
             pass
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -70,60 +64,66 @@ def analyze():
         cursor.execute("ANALYZE datasets_dataindex")
 
 
-def test_the_migration_indexes_the_builtin_size():
-    assert index_exists(512)
-
-
-def test_prepare_creates_the_index_of_a_new_size_once(team):
-    backend = PgVectorBackend()
-    assert not index_exists(96)
-    backend.prepare(dimensions=96)
-    assert index_exists(96)
-    backend.prepare(dimensions=96)  # known: nothing happens, no error
-    backend.prepare(dimensions=3072)  # over vector's HNSW limit (2,000), within halfvec's (4,000)
-    assert index_exists(3072)
-    backend.prepare(dimensions=4096)  # over halfvec's: no index, searched exactly
-    assert not index_exists(4096)
-
-
 @pytest.mark.parametrize("dimensions", [512, 64])
-def test_recall_uses_the_hnsw_index_with_a_dataset_filter(team, dimensions):
+def test_recall_uses_the_datasets_own_hnsw_index(team, dimensions):
     backend = PgVectorBackend()
     collection = make_collection(make_dataset(team))
     # 10,000 rows: at 3,000 an exact sort and the HNSW scan cost about the same to the planner,
     # and the files earlier tests' rolled-back inserts left grown (a rollback shrinks no
-    # relation) tipped it either way. The index is built over them (a build is much faster
-    # than 10,000 inserts into the graph).
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {index_name(dimensions)}")
+    # relation) tipped it either way.
     bulk_vectors(collection, random_units(10_000, dimensions, seed=dimensions))
-    backend.prepare(dimensions=dimensions)
+    assert build_index(dataset_id=collection.dataset_id, dimensions=dimensions)
     analyze()
     plan = explain(backend, dataset_ids=[collection.dataset_id], query=random_units(1, dimensions)[0], limit=10)
-    assert f"Index Scan using {index_name(dimensions)}" in plan, plan
+    assert f"Index Scan using {index_name(collection.dataset_id, dimensions)}" in plan, plan
 
 
-def test_a_filter_does_not_starve_results(team):
-    """The target dataset holds 10 % of the rows, all far from the query. Through the HNSW
-    index a plain scan returns ef_search rows of the big dataset and loses nearly all of them
-    to the filter; iterative scanning keeps going until `limit` rows of the target are found.
+def test_several_datasets_are_each_searched_through_their_own_index_and_merged(team):
+    backend = PgVectorBackend()
+    first, second = make_collection(make_dataset(team, "first")), make_collection(make_dataset(team, "second"))
+    first_matrix, second_matrix = random_units(4000, 512, seed=21), random_units(4000, 512, seed=22)
+    first_ids, second_ids = bulk_vectors(first, first_matrix), bulk_vectors(second, second_matrix)
+    for collection in (first, second):
+        build_index(dataset_id=collection.dataset_id, dimensions=512)
+    analyze()
+    query = first_matrix[:5].sum(axis=0) + second_matrix[:5].sum(axis=0)
+    recall = {"dataset_ids": [first.dataset_id, second.dataset_id], "query": query, "limit": 10}
+
+    plan = explain(backend, **recall)
+    hits = backend.recall(**recall)
+
+    for collection in (first, second):
+        assert f"Index Scan using {index_name(collection.dataset_id, 512)}" in plan, plan
+    matrix, ids = np.vstack([first_matrix, second_matrix]), first_ids + second_ids
+    exact = {ids[i] for i in np.argsort(-(matrix @ query))[:10]}
+    assert len({h.index_id for h in hits} & exact) >= 9  # HNSW is approximate
+    assert {h.index_id for h in hits} & set(first_ids) and {h.index_id for h in hits} & set(second_ids)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_collection_filter_does_not_starve_results(team):
+    """The collection asked for holds 10 % of the dataset's rows, all far from the query.
+    Through the HNSW index a plain scan returns ef_search rows of the other collection and loses
+    nearly all of them to the filter; iterative scanning keeps going until `limit` rows of the
+    target are found.
 
     (On this little table the planner rightly prefers an exact scan of the target's 300 rows;
     sorting is disabled here so that it takes the HNSW path the test is about.)"""
     backend = PgVectorBackend()
-    big = make_collection(make_dataset(team, "big"))
-    small = make_collection(make_dataset(team, "small"))
+    dataset = make_dataset(team)
+    big, small = make_collection(dataset, "big.md"), make_collection(dataset, "small.md")
     cluster = random_units(1, 512, seed=1)[0]
-    noise = random_units(3000, 512, seed=2) * 0.3 + cluster  # the big dataset: around the query
+    noise = random_units(3000, 512, seed=2) * 0.3 + cluster  # the big collection: around the query
     bulk_vectors(big, noise / np.linalg.norm(noise, axis=1, keepdims=True))
     small_matrix = random_units(300, 512, seed=3)
     small_ids = bulk_vectors(small, small_matrix)
+    build_index(dataset_id=dataset.id, dimensions=512)
     analyze()
-    recall = {"dataset_ids": [small.dataset_id], "query": cluster, "limit": 10}
+    recall = {"dataset_ids": [dataset.id], "query": cluster, "limit": 10, "collection_ids": [small.pk]}
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_sort = off")
-        assert f"Index Scan using {index_name(512)}" in explain(backend, **recall)
+        assert f"Index Scan using {index_name(dataset.id, 512)}" in explain(backend, **recall)
         hits = backend.recall(**recall)
 
         sql, params = backend.recall_sql(**recall)
@@ -139,16 +139,61 @@ def test_a_filter_does_not_starve_results(team):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_the_planner_scans_a_small_dataset_exactly(team):
-    """A dataset with few rows among many is read through its btree index and sorted exactly."""
+def test_a_dataset_without_its_index_is_searched_exactly(team):
+    """Another dataset's index is not this one's: its rows are read through the btree index and
+    sorted exactly, all of them found."""
     backend = PgVectorBackend()
-    bulk_vectors(make_collection(make_dataset(team, "big")), random_units(3000, 512, seed=5))
-    small = make_collection(make_dataset(team, "small"))
-    ids = bulk_vectors(small, random_units(20, 512, seed=6))
+    indexed = make_collection(make_dataset(team, "indexed"))
+    bulk_vectors(indexed, random_units(3000, 512, seed=5))
+    build_index(dataset_id=indexed.dataset_id, dimensions=512)
+    loading = make_collection(make_dataset(team, "loading"))
+    matrix = random_units(500, 512, seed=6)
+    ids = bulk_vectors(loading, matrix)
     analyze()
-    recall = {"dataset_ids": [small.dataset_id], "query": random_units(1, 512, seed=7)[0], "limit": 10}
+    query = random_units(1, 512, seed=7)[0]
+    recall = {"dataset_ids": [loading.dataset_id], "query": query, "limit": 10}
     assert "hnsw" not in explain(backend, **recall)
-    assert len(backend.recall(**recall)) == 10 and set(h.index_id for h in backend.recall(**recall)) <= set(ids)
+    assert [h.index_id for h in backend.recall(**recall)] == [ids[i] for i in np.argsort(-(matrix @ query))[:10]]
+
+
+def test_a_dataset_with_its_index_is_searched_through_it_whatever_the_planners_costs(team):
+    """Left to its costs the planner sorted a 3,000-vector dataset exactly, at several times
+    the index's cost; the recall has it use the dataset's index whenever there is one."""
+    backend = PgVectorBackend()
+    collection = make_collection(make_dataset(team))
+    matrix = random_units(3000, 512, seed=5)
+    ids = bulk_vectors(collection, matrix)
+    build_index(dataset_id=collection.dataset_id, dimensions=512)
+    analyze()
+    query = random_units(1, 512, seed=7)[0]
+    recall = {"dataset_ids": [collection.dataset_id], "query": query, "limit": 100}  # as the pipeline asks
+    sql, params = backend.recall_sql(**recall)
+    with connection.cursor() as cursor:  # the planner's own choice, for the record
+        cursor.execute(f"{settings_sql(100)}; EXPLAIN {sql}", params)
+        while cursor.description is None and cursor.nextset():
+            pass
+        unforced = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert f"Index Scan using {index_name(collection.dataset_id, 512)}" in explain(backend, **recall), unforced
+    hits = backend.recall(**recall)[:10]
+    exact = {ids[i] for i in np.argsort(-(matrix @ query))[:10]}
+    assert len({h.index_id for h in hits} & exact) >= 9  # HNSW is approximate
+
+
+def test_with_a_collection_filter_the_planner_chooses(team):
+    """A narrow collection filter is cheaper through the collection's btree than an index scan
+    that would have to skip the rest of the dataset: the planner keeps its choice there."""
+    backend = PgVectorBackend()
+    dataset = make_dataset(team)
+    bulk_vectors(make_collection(dataset, "big.md"), random_units(3000, 512, seed=8))
+    small = make_collection(dataset, "small.md")
+    ids = bulk_vectors(small, random_units(20, 512, seed=9))
+    build_index(dataset_id=dataset.id, dimensions=512)
+    analyze()
+    recall = {"dataset_ids": [dataset.id], "query": random_units(1, 512, seed=10)[0], "limit": 10,
+              "collection_ids": [small.pk]}
+    assert "hnsw" not in explain(backend, **recall)
+    assert {h.index_id for h in backend.recall(**recall)} <= set(ids) and len(backend.recall(**recall)) == 10
 
 
 @pytest.mark.django_db(transaction=True)
@@ -161,8 +206,10 @@ def test_the_recall_settings_last_only_as_long_as_the_recall(team):
     hits = backend.recall(dataset_ids=[collection.dataset_id], query=random_units(1, 512, seed=9)[0], limit=100)
     assert len(hits) == 20
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')")
-        assert cursor.fetchone() == ("40", "off")
+        cursor.execute(
+            "SELECT current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan'), current_setting('enable_sort')"
+        )
+        assert cursor.fetchone() == ("40", "off", "on")
 
 
 def test_ef_search_follows_the_limit_and_grows_with_the_table():
@@ -175,21 +222,22 @@ def test_ef_search_follows_the_limit_and_grows_with_the_table():
     assert ef_search_for(100, rows=10_000_000) == 1000  # the ceiling
 
 
-def test_the_recall_widens_its_search_as_the_table_grows(team, monkeypatch):
-    """The table's size is PostgreSQL's estimate (reltuples after ANALYZE), read once a minute."""
-    from datasets.search.vector import pgvector
+def test_the_recall_widens_its_search_as_the_dataset_grows(team, monkeypatch):
+    """The size is that of the dataset's index (PostgreSQL's reltuples), read once a minute."""
+    from datasets.search.vector import pgvector_indexes
 
     collection = make_collection(make_dataset(team))
     bulk_vectors(collection, random_units(5, 512, seed=11))
+    build_index(dataset_id=collection.dataset_id, dimensions=512)
     recall = {"dataset_ids": [collection.dataset_id], "query": random_units(1, 512, seed=12)[0], "limit": 100}
-    analyze()
     with CaptureQueriesContext(connection) as queries:
         PgVectorBackend().recall(**recall)
         PgVectorBackend().recall(**recall)
     assert sum("reltuples" in q["sql"] for q in queries) == 1  # then remembered
-    assert all("hnsw.ef_search = 200;" in q["sql"] for q in queries if "hnsw" in q["sql"])
+    assert all("hnsw.ef_search = 200;" in q["sql"] for q in queries if "ef_search" in q["sql"])
 
-    monkeypatch.setattr(pgvector, "_rows", {connection.settings_dict["NAME"]: (time.monotonic(), 1e6)})
+    sizes = {index_name(collection.dataset_id, 512): 1e6, index_name("0" * 24, 512): 1e7}  # another's: no matter
+    monkeypatch.setattr(pgvector_indexes, "_sizes", {connection.settings_dict["NAME"]: (time.monotonic(), sizes)})
     with CaptureQueriesContext(connection) as queries:
         PgVectorBackend().recall(**recall)
     assert "hnsw.ef_search = 800;" in queries[-1]["sql"]

@@ -174,9 +174,13 @@ def test_embedding_on_insert_writes_what_training_writes(team, global_key, djang
 
     now = make_collection(make_dataset(team, "embedded now"), usage_key=global_key.row)
     version = now.dataset.vector_version
-    with django_capture_on_commit_callbacks() as queued:
+    from django_tasks_db.models import DBTaskResult
+
+    training_tasks = DBTaskResult.objects.filter(task_path="datasets.tasks.train_collection")
+    queued_before = training_tasks.count()
+    with django_capture_on_commit_callbacks(execute=True):
         result = insert_data(collection=now, items=items, embed_now=get_model(BUILTIN_EMBEDDING))
-    assert result.insert_len == 2 and queued == []  # no training task
+    assert result.insert_len == 2 and training_tasks.count() == queued_before  # no training task
 
     def stored(collection):
         return sorted(

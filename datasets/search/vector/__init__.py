@@ -1,13 +1,14 @@
 """Vector storage and recall, one interface over two backends.
 
-- `pgvector` (PostgreSQL): HNSW indexes, cosine, one expression + partial index per vector size.
+- `pgvector` (PostgreSQL): HNSW, cosine, one expression + partial index per dataset and vector
+  size, built once the dataset's vectors are still (pgvector_indexes.py).
 - `numpy` (SQLite, or anywhere by setting): exact cosine over a per-process cache of each
   dataset's vectors, refreshed when `Dataset.vector_version` moves.
 
 `vector_backend()` picks one by `settings.DATASET_VECTOR_BACKEND`, else by the database vendor,
-the way Django picks a session engine. Training writes vectors with `write_vectors` after
-`backend.prepare(dimensions=…)`, and bumps the datasets' `vector_version` in the same
-transaction (`bump_vector_version`).
+the way Django picks a session engine. Training writes vectors with `write_vectors` and bumps
+the datasets' `vector_version` in the same transaction (`bump_vector_version`), which tells the
+backend once committed.
 """
 
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from datasets.fields import EmbeddingField
 from datasets.models import DataIndex, Dataset
@@ -45,8 +47,11 @@ class VectorBackend(Protocol):
         """Index-level hits among vectors of the query's size, best first (≤ `limit`); a
         backend may give each hit its chunk's row (searchable collections only)."""
 
-    def prepare(self, *, dimensions: int) -> None:
-        """Make ready to store vectors of `dimensions` (called before writing them)."""
+    def vectors_changed(self, *, dataset_ids: list[str]) -> None:
+        """The datasets' vectors were written or deleted (called once that is committed)."""
+
+    def datasets_deleted(self, *, dataset_ids: list[str]) -> None:
+        """The datasets were deleted (called once that is committed)."""
 
 
 def vector_backend() -> VectorBackend:
@@ -78,7 +83,11 @@ def write_vectors(*, rows: list[tuple[str, np.ndarray]]) -> None:
 
 
 def bump_vector_version(*, dataset_ids) -> None:
-    """Mark the datasets' vectors changed: every process's cached copy becomes stale."""
+    """Mark the datasets' vectors changed: every process's cached copy becomes stale, and the
+    backend hears of it once the transaction commits (pgvector then plans the datasets' index)."""
     ids = sorted(set(dataset_ids))
     if ids:
-        Dataset.objects.filter(id__in=ids).update(vector_version=F("vector_version") + 1)
+        Dataset.objects.filter(id__in=ids).update(vector_version=F("vector_version") + 1, vectors_changed_at=timezone.now())
+        # robust: the vectors are stored either way; a check that could not be queued is
+        # queued by the next write, or `manage.py index_vectors` builds the index.
+        transaction.on_commit(lambda: vector_backend().vectors_changed(dataset_ids=ids), robust=True)

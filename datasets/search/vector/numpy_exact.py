@@ -63,8 +63,11 @@ class NumpyExactBackend:
         self._lock = threading.Lock()
         self.loads = 0  # how many blocks were read from the database (tests watch it)
 
-    def prepare(self, *, dimensions: int) -> None:
-        """Nothing to prepare: exact search needs no index."""
+    def vectors_changed(self, *, dataset_ids: list[str]) -> None:
+        """Nothing to do: a cached block is reread when its dataset's `vector_version` moves."""
+
+    def datasets_deleted(self, *, dataset_ids: list[str]) -> None:
+        """Nothing to do: a deleted dataset's cached block is never asked for again, and ages out."""
 
     def clear(self) -> None:
         with self._lock:

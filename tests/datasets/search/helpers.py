@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import transaction
 
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
-from datasets.search.vector import bump_vector_version, vector_backend, write_vectors
+from datasets.search.vector import bump_vector_version, write_vectors
 from providers.embeddings import embed
 from providers.registry import BUILTIN_EMBEDDING, BUILTIN_LLM, get_model
 from providers.words import words
@@ -50,8 +50,6 @@ def add_chunk(collection: Collection, q: str, a: str = "", *, chunk_index: int =
     if trained:
         model = get_model(collection.dataset.vector_model)
         vectors = embed(model=model, texts=texts).vectors
-        backend = vector_backend()
-        backend.prepare(dimensions=vectors.shape[1])
         with transaction.atomic():
             write_vectors(rows=[(row.id, vector) for row, vector in zip(rows, vectors)])
             bump_vector_version(dataset_ids=[collection.dataset_id])
