@@ -13,7 +13,6 @@ import requests
 from django.db import connection
 
 from tests.datasets.ingestion.documents import make_docx, make_pdf
-from tests.live_servers import uvicorn_server
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -165,52 +164,54 @@ def test_scopes_over_http(live_server_url, global_key, app_key, other_global_key
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the HNSW indexes are PostgreSQL's")
-def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_deleted(
-    _fake_provider_server, global_key, tmp_path
-):
+def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_deleted(live_server_url, global_key):
     """As a client loads a knowledge base: pushes, waits for trainingAmount 0 — searchable then,
     exactly — and a moment later the worker has built the dataset's HNSW index, which its
-    searches use; once the dataset is deleted, the worker drops it."""
+    searches use; once the dataset is deleted, the worker drops it.
+
+    The server's own settings (VECTOR_INDEX_MIN_ROWS 2,000, VECTOR_INDEX_QUIET_SECONDS 5): any
+    worker on the test database may run the tasks — another test's server with other settings
+    would answer for this one's."""
+    from django.conf import settings
+
     from datasets.search.vector.pgvector_indexes import index_name
 
-    env = {"VECTOR_INDEX_MIN_ROWS": "300", "VECTOR_INDEX_QUIET_SECONDS": "1"}
-    with uvicorn_server(_fake_provider_server, tmp_path, with_worker=True, env=env) as server:
-        client = Client(server.url, global_key)
-        dataset_id = client.ok("POST", "/core/dataset/create", json={"name": "Pushed"})
-        collection_id = client.ok("POST", "/core/dataset/collection/create", json={
-            "datasetId": dataset_id, "name": "Pushed items", "type": "virtual",
+    client = Client(live_server_url, global_key)
+    dataset_id = client.ok("POST", "/core/dataset/create", json={"name": "Pushed"})
+    collection_id = client.ok("POST", "/core/dataset/collection/create", json={
+        "datasetId": dataset_id, "name": "Pushed items", "type": "virtual",
+    })
+    for batch in range(settings.VECTOR_INDEX_MIN_ROWS // 200):
+        items = [{"q": f"Question {batch}-{n} about item number {batch * 200 + n}", "a": f"Answer {n}"} for n in range(200)]
+        pushed = client.ok("POST", "/core/dataset/data/pushData", json={
+            "collectionId": collection_id, "trainingType": "chunk", "data": items,
         })
-        for batch in range(2):
-            items = [{"q": f"Question {batch}-{n} about item number {batch * 200 + n}", "a": f"Answer {n}"} for n in range(200)]
-            pushed = client.ok("POST", "/core/dataset/data/pushData", json={
-                "collectionId": collection_id, "trainingType": "chunk", "data": items,
-            })
-            assert pushed["insertLen"] == 200
-        wait_until_trained(client, dataset_id, expected=1)
+        assert pushed["insertLen"] == 200
+    wait_until_trained(client, dataset_id, expected=1)
 
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not any((indexes := dataset_indexes(dataset_id)).values()):
-            if time.monotonic() > deadline:
-                from django_tasks_db.models import DBTaskResult
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not any((indexes := dataset_indexes(dataset_id)).values()):
+        if time.monotonic() > deadline:
+            from django_tasks_db.models import DBTaskResult
 
-                tasks = list(DBTaskResult.objects.values_list("task_path", "status", "run_after", "enqueued_at"))
-                pytest.fail(f"no index for dataset {dataset_id}; tasks {tasks}; worker: {server.worker_log()}; server: {server.log()}")
-            time.sleep(0.25)
-        # The live server's embedding model is the local provider's (64 dimensions).
-        assert indexes == {index_name(dataset_id, 64): True}
-        # The provider's vectors are hashes of the text: the item's own text (its default index
-        # is q + a) is its nearest neighbour, the other 399 unrelated.
-        found = client.ok("POST", "/core/dataset/searchTest", json={
-            "datasetId": dataset_id, "text": "Question 1-17 about item number 217\nAnswer 17", "searchMode": "embedding",
-        })
-        assert found["list"][0]["q"] == "Question 1-17 about item number 217"
+            tasks = list(DBTaskResult.objects.values_list("task_path", "status", "run_after", "enqueued_at"))
+            pytest.fail(f"no index for dataset {dataset_id}; tasks {tasks}")
+        time.sleep(0.25)
+    # The live server's embedding model is the local provider's (64 dimensions).
+    assert indexes == {index_name(dataset_id, 64): True}
+    # The provider's vectors are hashes of the text: the item's own text (its default index
+    # is q + a) is its nearest neighbour, the others unrelated.
+    found = client.ok("POST", "/core/dataset/searchTest", json={
+        "datasetId": dataset_id, "text": "Question 1-17 about item number 217\nAnswer 17", "searchMode": "embedding",
+    })
+    assert found["list"][0]["q"] == "Question 1-17 about item number 217"
 
-        client.ok("DELETE", f"/core/dataset/delete?id={dataset_id}")
-        deadline = time.monotonic() + WAIT_SECONDS
-        while dataset_indexes(dataset_id):  # dropped by the worker
-            if time.monotonic() > deadline:
-                pytest.fail(f"the index of deleted dataset {dataset_id} is still there: {server.worker_log()}")
-            time.sleep(0.25)
+    client.ok("DELETE", f"/core/dataset/delete?id={dataset_id}")
+    deadline = time.monotonic() + WAIT_SECONDS
+    while dataset_indexes(dataset_id):  # dropped by the worker
+        if time.monotonic() > deadline:
+            pytest.fail(f"the index of deleted dataset {dataset_id} is still there")
+        time.sleep(0.25)
 
 
 def dataset_indexes(dataset_id: str) -> dict[str, bool]:
