@@ -1,7 +1,7 @@
 """Rows for the storage and training tests: datasets, collections, items with vectors."""
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
 from datasets.search.vector import bump_vector_version, write_vectors
@@ -48,3 +48,14 @@ def random_units(count: int, dimensions: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     matrix = rng.standard_normal((count, dimensions)).astype(np.float32)
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def hnsw_indexes_of(dataset_id: str) -> dict[str, bool]:
+    """The dataset's HNSW indexes on PostgreSQL: name → valid (a build in progress, or one that
+    failed half-way, is not)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname LIKE %s",
+            [f"dataindex\\_hnsw\\_{dataset_id}\\_%"],
+        )
+        return dict(cursor.fetchall())

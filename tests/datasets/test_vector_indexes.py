@@ -22,7 +22,7 @@ from datasets.search.vector.pgvector_indexes import (
     index_when_still,
 )
 from datasets.services.datasets import delete_dataset
-from tests.datasets.storage_helpers import make_collection, make_dataset, random_units
+from tests.datasets.storage_helpers import hnsw_indexes_of, make_collection, make_dataset, random_units
 from tests.datasets.test_storage_pgvector import bulk_vectors
 
 pytestmark = [
@@ -39,16 +39,6 @@ def _small_thresholds(settings, monkeypatch):
     settings.VECTOR_INDEX_QUIET_SECONDS = 5
     monkeypatch.setattr(pgvector_indexes, "_sizes", {})
     monkeypatch.setattr(pgvector_indexes, "_checks", {})
-
-
-def indexes_of(dataset_id: str) -> dict[str, bool]:
-    """The dataset's HNSW indexes: name → valid."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname LIKE %s",
-            [f"dataindex\\_hnsw\\_{dataset_id}\\_%"],
-        )
-        return dict(cursor.fetchall())
 
 
 def loaded(team, rows: int, *, dimensions: int = 512, still_for: float = 60):
@@ -68,14 +58,14 @@ def queued_checks() -> list[DBTaskResult]:
 def test_a_dataset_still_for_the_quiet_period_gets_its_index(team):
     dataset = loaded(team, 60)
     assert index_when_still(dataset_id=dataset.id) == "built"
-    assert indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
+    assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
     assert index_when_still(dataset_id=dataset.id) == "nothing due"  # never twice
 
 
 def test_a_dataset_still_being_written_is_looked_at_again_when_it_would_be_still(team):
     dataset = loaded(team, 60, still_for=1)
     assert index_when_still(dataset_id=dataset.id) == "writing"
-    assert indexes_of(dataset.id) == {}
+    assert hnsw_indexes_of(dataset.id) == {}
     [check] = queued_checks()
     changed_at = Dataset.objects.get(pk=dataset.id).vectors_changed_at
     assert check.run_after == changed_at + timedelta(seconds=5)
@@ -85,7 +75,7 @@ def test_a_dataset_still_being_written_is_looked_at_again_when_it_would_be_still
 def test_a_small_dataset_is_left_to_exact_search(team):
     dataset = loaded(team, 49)
     assert index_when_still(dataset_id=dataset.id) == "nothing due"
-    assert indexes_of(dataset.id) == {}
+    assert hnsw_indexes_of(dataset.id) == {}
 
 
 def test_a_deleted_dataset_is_gone(team):
@@ -93,7 +83,7 @@ def test_a_deleted_dataset_is_gone(team):
     build_index(dataset_id=dataset.id, dimensions=512)
     Dataset.objects.filter(pk=dataset.id).delete()
     assert index_when_still(dataset_id=dataset.id) == "gone"
-    assert indexes_of(dataset.id) == {}
+    assert hnsw_indexes_of(dataset.id) == {}
 
 
 def test_vectors_of_another_size_get_their_own_index(team):
@@ -102,14 +92,14 @@ def test_vectors_of_another_size_get_their_own_index(team):
     bulk_vectors(other, random_units(60, 64, seed=3))
     Dataset.objects.filter(pk=dataset.id).update(vectors_changed_at=timezone.now() - timedelta(minutes=1))
     assert index_when_still(dataset_id=dataset.id) == "built"
-    assert indexes_of(dataset.id) == {index_name(dataset.id, 512): True, index_name(dataset.id, 64): True}
+    assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): True, index_name(dataset.id, 64): True}
 
 
 def test_vectors_past_hnsw_limit_stay_exact(team):
     dataset = loaded(team, 60, dimensions=4096)
     assert index_when_still(dataset_id=dataset.id) == "nothing due"
     assert not build_index(dataset_id=dataset.id, dimensions=4096)
-    assert indexes_of(dataset.id) == {}
+    assert hnsw_indexes_of(dataset.id) == {}
 
 
 def test_a_write_queues_one_check_for_when_the_dataset_would_be_still(team, django_capture_on_commit_callbacks):
@@ -138,9 +128,9 @@ def test_without_deferred_tasks_no_check_is_queued(team, settings, django_captur
     dataset = loaded(team, 60, still_for=0)
     with django_capture_on_commit_callbacks(execute=True):
         bump_vector_version(dataset_ids=[dataset.id])
-    assert indexes_of(dataset.id) == {}
+    assert hnsw_indexes_of(dataset.id) == {}
     call_command("index_vectors", stdout=StringIO())
-    assert indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
+    assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
 
 
 def test_an_index_left_invalid_by_a_failed_build_is_built_again(team):
@@ -148,9 +138,9 @@ def test_an_index_left_invalid_by_a_failed_build_is_built_again(team):
     build_index(dataset_id=dataset.id, dimensions=512)
     with connection.cursor() as cursor:  # what an interrupted CREATE INDEX CONCURRENTLY leaves
         cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [f'"{index_name(dataset.id, 512)}"'])
-    assert indexes_of(dataset.id) == {index_name(dataset.id, 512): False}
+    assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): False}
     assert index_when_still(dataset_id=dataset.id) == "built"
-    assert indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
+    assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
 
 
 def test_deleting_a_dataset_queues_its_check_which_drops_its_index(team, django_capture_on_commit_callbacks):
@@ -162,8 +152,8 @@ def test_deleting_a_dataset_queues_its_check_which_drops_its_index(team, django_
     [check] = queued_checks()
     assert check.args_kwargs["args"] == [dataset.id] and check.run_after == get_date_max()  # not deferred
     assert index_when_still(dataset_id=dataset.id) == "gone"  # what the worker runs
-    assert indexes_of(dataset.id) == {}
-    assert indexes_of(kept.id) == {index_name(kept.id, 512): True}
+    assert hnsw_indexes_of(dataset.id) == {}
+    assert hnsw_indexes_of(kept.id) == {index_name(kept.id, 512): True}
 
 
 def test_the_command_builds_what_is_due_and_drops_what_deleted_datasets_left(team):
@@ -173,12 +163,12 @@ def test_the_command_builds_what_is_due_and_drops_what_deleted_datasets_left(tea
         cursor.execute(index_sql("0" * 24, 512, concurrently=False))
     out = StringIO()
     call_command("index_vectors", stdout=out)
-    assert indexes_of(due.id) == {index_name(due.id, 512): True}  # no waiting for the quiet period
-    assert indexes_of(small.id) == {} and indexes_of("0" * 24) == {}
+    assert hnsw_indexes_of(due.id) == {index_name(due.id, 512): True}  # no waiting for the quiet period
+    assert hnsw_indexes_of(small.id) == {} and hnsw_indexes_of("0" * 24) == {}
     assert "1 index(es) built, 1 left by deleted datasets dropped." in out.getvalue()
 
     call_command("index_vectors", "--dataset", small.id, "--min-rows", "0", stdout=StringIO())
-    assert indexes_of(small.id) == {index_name(small.id, 512): True}
+    assert hnsw_indexes_of(small.id) == {index_name(small.id, 512): True}
 
 
 def test_ids_that_are_not_the_apps_get_no_index():
@@ -196,7 +186,7 @@ def test_outside_a_transaction_the_build_is_concurrent_and_leaves_the_session_as
     with CaptureQueriesContext(connection) as queries:
         assert index_when_still(dataset_id=dataset.id) == "built"
     assert any(q["sql"].startswith("CREATE INDEX CONCURRENTLY") for q in queries)
-    assert indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
+    assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
     with connection.cursor() as cursor:
         cursor.execute("SHOW maintenance_work_mem")
         assert cursor.fetchone()[0] == before

@@ -13,6 +13,7 @@ import requests
 from django.db import connection
 
 from tests.datasets.ingestion.documents import make_docx, make_pdf
+from tests.datasets.storage_helpers import hnsw_indexes_of
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -190,7 +191,7 @@ def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_del
     wait_until_trained(client, dataset_id, expected=1)
 
     deadline = time.monotonic() + WAIT_SECONDS
-    while not any((indexes := dataset_indexes(dataset_id)).values()):
+    while not any((indexes := hnsw_indexes_of(dataset_id)).values()):
         if time.monotonic() > deadline:
             from django_tasks_db.models import DBTaskResult
 
@@ -208,17 +209,7 @@ def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_del
 
     client.ok("DELETE", f"/core/dataset/delete?id={dataset_id}")
     deadline = time.monotonic() + WAIT_SECONDS
-    while dataset_indexes(dataset_id):  # dropped by the worker
+    while hnsw_indexes_of(dataset_id):  # dropped by the worker
         if time.monotonic() > deadline:
             pytest.fail(f"the index of deleted dataset {dataset_id} is still there")
         time.sleep(0.25)
-
-
-def dataset_indexes(dataset_id: str) -> dict[str, bool]:
-    """The dataset's HNSW indexes: name → valid (a build in progress is not yet)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname LIKE %s",
-            [f"dataindex\\_hnsw\\_{dataset_id}\\_%"],
-        )
-        return dict(cursor.fetchall())
