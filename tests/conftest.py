@@ -164,12 +164,18 @@ def provider_models(settings, fake_provider):
 
 
 @pytest.fixture(scope="session")
-def live_server_url(django_db_setup, _fake_provider_server, tmp_path_factory):
-    """Base URL (http://127.0.0.1:PORT) of `uvicorn config.asgi:application` run as a subprocess
-    on the test database, its models at the fake provider, with no rate limit, and a
-    `db_worker` beside it as `make run` starts one (tests/live_servers.py).
+def live_app_server(django_db_setup, _fake_provider_server, tmp_path_factory):
+    """`uvicorn config.asgi:application` run as a subprocess on the test database, its models at
+    the fake provider, with no rate limit, and a `db_worker` beside it as `make run` starts one
+    (tests/live_servers.py): its `url`, and its and its worker's logs for failure messages.
 
     Tests using it must also use `transactional_db`: rows they create are then committed, so
     the subprocess sees them (and the tables are flushed after each test)."""
     with uvicorn_server(_fake_provider_server, tmp_path_factory.mktemp("live-server"), with_worker=True) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server_url(live_app_server):
+    """Base URL (http://127.0.0.1:PORT) of the live server (`live_app_server`)."""
+    return live_app_server.url

@@ -165,7 +165,9 @@ def test_scopes_over_http(live_server_url, global_key, app_key, other_global_key
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the HNSW indexes are PostgreSQL's")
-def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_deleted(live_server_url, global_key):
+def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_deleted(
+    live_app_server, live_server_url, global_key
+):
     """As a client loads a knowledge base: pushes, waits for trainingAmount 0 — searchable then,
     exactly — and a moment later the worker has built the dataset's HNSW index, which its
     searches use; once the dataset is deleted, the worker drops it.
@@ -196,7 +198,7 @@ def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_del
             from django_tasks_db.models import DBTaskResult
 
             tasks = list(DBTaskResult.objects.values_list("task_path", "status", "run_after", "enqueued_at"))
-            pytest.fail(f"no index for dataset {dataset_id}; tasks {tasks}")
+            pytest.fail(f"no index for dataset {dataset_id}; tasks {tasks}\n{live_app_server.worker_log()}")
         time.sleep(0.25)
     # The live server's embedding model is the local provider's (64 dimensions).
     assert indexes == {index_name(dataset_id, 64): True}
@@ -211,5 +213,5 @@ def test_a_pushed_dataset_gets_its_vector_index_once_still_and_loses_it_when_del
     deadline = time.monotonic() + WAIT_SECONDS
     while hnsw_indexes_of(dataset_id):  # dropped by the worker
         if time.monotonic() > deadline:
-            pytest.fail(f"the index of deleted dataset {dataset_id} is still there")
+            pytest.fail(f"the index of deleted dataset {dataset_id} is still there\n{live_app_server.worker_log()}")
         time.sleep(0.25)

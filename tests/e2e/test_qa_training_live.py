@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 PAIRS = "Q1: Where is the power switch?\nA1: On the back panel.\nQ2: 如何重置？\nA2: 按住按钮五秒。"
 
 
-def test_qa_training_writes_pairs_through_the_worker(live_server_url, global_key):
+def test_qa_training_writes_pairs_through_the_worker(live_app_server, live_server_url, global_key):
     client = Client(live_server_url, global_key)
     dataset_id = client.ok("POST", "/core/dataset/create", json={"name": "QA KB", "agentModel": "fake-llm"})
     created = client.ok(
@@ -29,7 +29,7 @@ def test_qa_training_writes_pairs_through_the_worker(live_server_url, global_key
         item = client.ok("GET", f"/core/dataset/collection/detail?id={collection_id}")
         if item["trainingAmount"] == 0 and item["status"] != "training":
             break
-        assert time.monotonic() < deadline, f"still training after {WAIT_SECONDS} s: {item}"
+        assert time.monotonic() < deadline, f"still training after {WAIT_SECONDS} s: {item}\n{live_app_server.worker_log()}"
         time.sleep(0.25)
     assert item["status"] == "ready", item
     chunks = client.ok("POST", "/core/dataset/data/v2/list", json={"collectionId": collection_id})["list"]
