@@ -27,7 +27,7 @@ from django.utils import timezone
 from config.ids import new_object_id
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
 from datasets.search.vector import bump_vector_version
-from datasets.search.vector.pgvector_indexes import index_name, index_sql
+from datasets.search.vector.pgvector_indexes import index_name, index_sql, indexed_rows
 from datasets.services.bulk_writes import insert_rows
 from keys.models import Team
 from keys.services import create_api_key
@@ -290,7 +290,7 @@ def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
                         strict.append(len(exact_ids & {h.index_id for h in hits}) / 10)
                         if kind == "doc_like":  # is the chunk the words came from among the 10?
                             source_found.append(sources[number] in {h.index_id for h in hits})
-                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit, pgvector.indexed_rows([loaded.dataset.id], 512))}"
+                    label = f"ef_{ef}" if ef else f"shipped_ef_{shipped(limit, indexed_rows([loaded.dataset.id], 512))}"
                     figures[f"{kind}/limit_{limit}/{label}"] = round(float(np.mean(found)), 4)
                     figures[f"{kind}/limit_{limit}/{label}/strict"] = round(float(np.mean(strict)), 4)
                     if source_found:

@@ -42,9 +42,8 @@ from datasets.search.selectors import DATA_AND_COLLECTION, ROW_COLUMNS, row_read
 from datasets.search.vector import VectorHit
 from datasets.search.vector.pgvector_indexes import (
     HNSW_MAX_DIMENSIONS,
-    PREFIX,
     forget,
-    index_sizes,
+    indexed_rows,
     schedule_checks,
 )
 
@@ -64,12 +63,6 @@ def ef_search_for(limit: int, rows: float = 0) -> int:
     reach the same recall with less; the rule is set for the built-in one, the default."""
     scale = 1 + EF_SEARCH_GROWTH * math.log10(rows / REFERENCE_ROWS) if rows > REFERENCE_ROWS else 1.0
     return max(EF_SEARCH_MIN, min(EF_SEARCH_MAX, round(2 * int(limit) * scale)))
-
-
-def indexed_rows(dataset_ids: list[str], dimensions: int) -> float:
-    """The vectors in the largest of these datasets' indexes (0 if none has one yet)."""
-    sizes = index_sizes()
-    return max((sizes.get(f"{PREFIX}{dataset_id}_{int(dimensions)}", 0.0) for dataset_id in dataset_ids), default=0.0)
 
 
 def settings_sql(limit: int, rows: float = 0, *, prefer_index: bool = False) -> str:

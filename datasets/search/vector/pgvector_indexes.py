@@ -71,6 +71,13 @@ def index_sql(dataset_id: str, dimensions: int, *, concurrently: bool = True) ->
     )
 
 
+def indexed_rows(dataset_ids: Iterable[str], dimensions: int) -> float:
+    """The vectors in the largest of these datasets' indexes of `dimensions` (0 if none has
+    one yet), as this process last read the indexes' sizes."""
+    sizes = index_sizes()
+    return max((sizes.get(f"{PREFIX}{dataset_id}_{int(dimensions)}", 0.0) for dataset_id in dataset_ids), default=0.0)
+
+
 def index_sizes() -> dict[str, float]:
     """The vectors in each valid per-dataset index (PostgreSQL's `reltuples`, set by the build
     and kept current by autovacuum), read at most once a minute per process."""
@@ -181,13 +188,15 @@ def index_when_still(*, dataset_id: str) -> str:
     if found is None:
         drop_indexes(dataset_ids=[dataset_id])
         return "gone"
-    if not due_sizes(dataset_id):
+    due = due_sizes(dataset_id)
+    if not due:
         return "nothing due"
     if found[0] is not None:  # (None: vectors from before the stamp, still for long)
         still_at = found[0] + timedelta(seconds=settings.VECTOR_INDEX_QUIET_SECONDS)
         if timezone.now() < still_at and _queue_check(dataset_id, run_after=still_at):
             return "writing"
-    build_due(dataset_id=dataset_id)
+    for dimensions in due:  # (build_index checks again, under its lock, that none exists)
+        build_index(dataset_id=dataset_id, dimensions=dimensions)
     return "built"
 
 
