@@ -5,8 +5,9 @@ real prose, with the built-in 512-dimension embedding, on PostgreSQL + pgvector.
     .venv/bin/python bench/hnsw_params.py --chunks 20000 --params 16/64,8/32 --queries 100
 
 Options: --chunks N (prose chunks loaded, default 100,000) · --params m/efc,… (default
-16/64,12/48,8/64,8/32,12/32,16/32; 16/64 is pgvector's default, as shipped; m/efc/vector:
-the index over `embedding::vector(512)` instead of the shipped `halfvec(512)`, twice the bytes) · --ef-search
+16/64,12/48,8/64,8/32,12/32,16/32; 16/64 is pgvector's default, as shipped; each over
+`sparsevec`, as the built-in embedding's index is shipped; m/efc/halfvec or m/efc/vector: over
+`embedding::halfvec(512)` — dense models' index — or `::vector(512)`) · --ef-search
 100,200,400 · --queries N (per query kind, default 200) · --inserts N (new vectors for the
 insert cost, default 2,000) · --build-workers N (max_parallel_maintenance_workers for the
 build, default 0: the backend alone, so its CPU is the build's) · --shared-buffers 1GB.
@@ -18,7 +19,7 @@ built-in vectors. Then, once, the insert cost without any HNSW index; then for e
 (m, ef_construction):
 
 1. Build: the 512 index dropped, the table vacuumed, the index built again as the migration
-   declares it (expression + partial, `halfvec_cosine_ops`) `WITH (m, ef_construction)`,
+   builds it (`index_sql`: expression + partial, `sparsevec_cosine_ops`) `WITH (m, ef_construction)`,
    `maintenance_work_mem` 1 GB. Wall time, the backend's CPU (/proc) plus any parallel
    workers' (reaped by the postmaster: its children's CPU), the index's size.
 2. Recall and query cost, per `ef_search`: the pipeline's statement (`PgVectorBackend.recall_sql`,
@@ -101,17 +102,22 @@ def main() -> None:
     print(json.dumps(result))
 
 
+VECTOR_TYPES = ("sparsevec", "halfvec", "vector")
+
+
 def parse_set(text: str) -> tuple[int, int, str]:
-    """"16/64" → (16, 64, "halfvec"), as shipped; "16/64/vector" → (16, 64, "vector"): the index
-    built over `embedding::vector(512)` (4 bytes a dimension) and searched with the same cast."""
+    """"16/64" → (16, 64, "sparsevec"), as shipped for the built-in embedding; "16/64/halfvec"
+    (as shipped for dense models, and for every model before) or "16/64/vector": the index built
+    over `embedding::halfvec(512)` (2 bytes a dimension) or `::vector(512)` (4) and searched
+    with the same cast."""
     parts = text.split("/")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("vector", "halfvec")):
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in VECTOR_TYPES):
         raise ValueError(text)
-    return int(parts[0]), int(parts[1]), parts[2] if len(parts) == 3 else "halfvec"
+    return int(parts[0]), int(parts[1]), parts[2] if len(parts) == 3 else "sparsevec"
 
 
 def set_name(s: dict) -> str:
-    return f"{s['m']}, {s['ef_construction']}" + (", vector" if s.get("type") == "vector" else "")
+    return f"{s['m']}, {s['ef_construction']}, {s.get('type', 'halfvec')}"
 
 
 def render(result: dict) -> str:
@@ -285,9 +291,22 @@ def drop_index(loaded) -> None:
         cursor.execute("VACUUM ANALYZE datasets_dataindex")
 
 
-def as_type(sql: str, vector_type: str) -> str:
-    """The shipped statement (index or recall, over `halfvec`) over `vector_type` instead."""
-    return sql.replace("::halfvec(512)", f"::{vector_type}(512)").replace("halfvec_cosine_ops", f"{vector_type}_cosine_ops")
+def index_sql_as(dataset_id: str, vector_type: str) -> str:
+    """The app's index statement for the dataset's 512 vectors, over `vector_type`."""
+    from datasets.search.vector.pgvector_indexes import index_sql
+
+    sql = index_sql(dataset_id, 512, sparse=vector_type == "sparsevec", concurrently=False)
+    return sql.replace("halfvec", "vector") if vector_type == "vector" else sql
+
+
+def recall_sql_as(dataset_id: str, vector, vector_type: str) -> tuple[str, list]:
+    """The pipeline's vector statement (limit 100), over `vector_type`."""
+    from datasets.search.vector.pgvector import PgVectorBackend
+
+    sql, params = PgVectorBackend().recall_sql(
+        dataset_ids=[dataset_id], query=vector, limit=LIMIT, sparse=vector_type == "sparsevec"
+    )
+    return (sql.replace("halfvec", "vector") if vector_type == "vector" else sql), params
 
 
 def build(loaded, m: int, ef_construction: int, vector_type: str, *, workers: int) -> dict:
@@ -295,10 +314,10 @@ def build(loaded, m: int, ef_construction: int, vector_type: str, *, workers: in
     time, CPU, size."""
     from django.db import connection
 
-    from bench.search_corpus import database_pids, hnsw_index, hnsw_sql
+    from bench.search_corpus import database_pids, hnsw_index
 
     drop_index(loaded)
-    sql = as_type(hnsw_sql(loaded.dataset.id), vector_type).replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
+    sql = index_sql_as(loaded.dataset.id, vector_type).replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
     postmaster = database_pids()[0]
     pid = backend_pid()
     with connection.cursor() as cursor:
@@ -321,10 +340,7 @@ def search(loaded, vector, ef: int, vector_type: str) -> tuple[list[tuple], floa
     SELECT's time in ms."""
     from django.db import connection, transaction
 
-    from datasets.search.vector.pgvector import PgVectorBackend
-
-    sql, params = PgVectorBackend().recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=LIMIT)
-    sql = as_type(sql, vector_type)
+    sql, params = recall_sql_as(loaded.dataset.id, vector, vector_type)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
@@ -339,10 +355,8 @@ def plan(loaded, vector, ef: int, vector_type: str) -> str:
     from django.db import connection, transaction
 
     from bench.search_corpus import hnsw_index
-    from datasets.search.vector.pgvector import PgVectorBackend
 
-    sql, params = PgVectorBackend().recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=LIMIT)
-    sql = as_type(sql, vector_type)
+    sql, params = recall_sql_as(loaded.dataset.id, vector, vector_type)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")

@@ -47,9 +47,9 @@ def hnsw_index(dataset_id: str) -> str:
 
 
 def hnsw_sql(dataset_id: str) -> str:
-    """The dataset's 512 HNSW index as the app builds it (in one statement, not concurrently:
-    nothing else writes here)."""
-    return index_sql(dataset_id, 512, concurrently=False)
+    """The dataset's 512 HNSW index as the app builds it for the built-in embedding's sparse
+    vectors (in one statement, not concurrently: nothing else writes here)."""
+    return index_sql(dataset_id, 512, sparse=True, concurrently=False)
 
 
 def log(*parts) -> None:
@@ -282,7 +282,7 @@ def hnsw_recall(loaded: Loaded, *, queries: int) -> dict:
                     found, strict, source_found = [], [], []
                     for number, vector in enumerate(vectors):
                         exact_ids, tenth = exact_top[kind, number]
-                        hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=limit)[:10]
+                        hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=limit, sparse=True)[:10]
                         scores = loaded.matrix[[row_of[h.index_id] for h in hits]] @ vector if hits else []
                         # ann-benchmarks' definition: a hit is within the 10th true neighbour's
                         # distance (ties at the 10th place count); strict: the exact top-10 ids.

@@ -93,7 +93,7 @@ def child(args) -> None:
         index = corpus.hnsw_index(loaded.dataset.id)
 
         def plan(vector) -> str:
-            sql, params = backend.recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=100)
+            sql, params = backend.recall_sql(dataset_ids=[loaded.dataset.id], query=vector, limit=100, sparse=True)
             with connection.cursor() as cursor:
                 cursor.execute(f"{settings_sql(100, prefer_index=True)}; EXPLAIN {sql}", params)  # as recall sends it
                 while cursor.description is None and cursor.nextset():
@@ -103,7 +103,7 @@ def child(args) -> None:
         def timed(vector) -> tuple[float, float, set[str]]:
             pid = connection.connection.info.backend_pid
             cpu, started = backend_cpu_seconds(pid), time.perf_counter()
-            hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=100)
+            hits = backend.recall(dataset_ids=[loaded.dataset.id], query=vector, limit=100, sparse=True)
             wall = (time.perf_counter() - started) * 1000
             return wall, (backend_cpu_seconds(pid) - cpu) * 1000, {hit.index_id for hit in hits[:10]}
 

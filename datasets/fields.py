@@ -24,6 +24,15 @@ def vector_literal(value) -> str:
     return "[" + ",".join(map(repr, to_float32(value).tolist())) + "]"
 
 
+def sparse_literal(value) -> str:
+    """pgvector's `sparsevec` text form: "{1:0.1,7:0.2}/512", the non-zero values by their
+    1-based positions, then the size."""
+    vector = to_float32(value)
+    positions = np.flatnonzero(vector)
+    pairs = ",".join(f"{p + 1}:{v!r}" for p, v in zip(positions.tolist(), vector[positions].tolist()))
+    return f"{{{pairs}}}/{len(vector)}"
+
+
 def parse_vector_literal(text: str) -> np.ndarray:
     return np.array(text.strip()[1:-1].split(","), dtype=np.float32)
 

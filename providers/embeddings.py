@@ -35,7 +35,7 @@ from django.conf import settings
 
 from providers import http
 from providers.errors import ProviderError, ProviderTimeout
-from providers.registry import AiModel
+from providers.registry import BUILTIN_EMBEDDING, AiModel
 from providers.words import words
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,14 @@ def embed(*, model: AiModel, texts: list[str], words_of: list[list[str] | None] 
             f"declared with {model.dimensions}: fix `dimensions` in AI_MODELS."
         )
     return Embedded(vectors=normalise(vectors), tokens=tokens)
+
+
+def has_sparse_vectors(model_name: str) -> bool:
+    """Whether the model's vectors are mostly zeros. The built-in embedding's are: a text sets
+    one of the 512 dimensions per distinct word (a 1,000-character chunk ~70, a question 2–10),
+    so pgvector stores them in its index, and compares them, as `sparsevec`
+    (datasets/search/vector/pgvector.py)."""
+    return model_name == BUILTIN_EMBEDDING
 
 
 def dimensions_of(model: AiModel) -> int:

@@ -179,7 +179,7 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
 def _embedding_recall(result, datasets, ids, queries, limit, scope, read: dict) -> list[Candidate]:
     """The vector channel's list; the chunks a backend read with its hits go into `read`."""
     from datasets.search.vector import vector_backend
-    from providers.embeddings import embed
+    from providers.embeddings import embed, has_sparse_vectors
 
     names = sorted({d.vector_model for d in datasets})
     if len(names) > 1:
@@ -196,10 +196,10 @@ def _embedding_recall(result, datasets, ids, queries, limit, scope, read: dict) 
         raise exc.as_api_error("Embedding the query failed: ") from exc
     result.embedding_tokens += embedded.tokens
     result.embedding_model = model.name
-    backend = vector_backend()
+    backend, sparse = vector_backend(), has_sparse_vectors(model.name)
     lists = []
     for vector in embedded.vectors:
-        hits = backend.recall(dataset_ids=ids, query=vector, limit=limit, collection_ids=scope)
+        hits = backend.recall(dataset_ids=ids, query=vector, limit=limit, collection_ids=scope, sparse=sparse)
         read.update((hit.data_id, hit.row) for hit in hits if hit.row is not None)
         lists.append(fusion.ranked(EMBEDDING, [(h.data_id, h.score) for h in hits]))
     return _merge_queries(EMBEDDING, lists)

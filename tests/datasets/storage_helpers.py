@@ -50,6 +50,22 @@ def random_units(count: int, dimensions: int, seed: int = 0) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
+def sparse_units(count: int, dimensions: int, nonzero: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors with `nonzero` values set each, as the built-in embedding's are."""
+    rng = np.random.default_rng(seed)
+    matrix = np.zeros((count, dimensions), dtype=np.float32)
+    for row in matrix:
+        row[rng.choice(dimensions, nonzero, replace=False)] = rng.standard_normal(nonzero)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def hnsw_index_types(dataset_id: str) -> dict[str, str]:
+    """The dataset's HNSW indexes on PostgreSQL: name → the type its vectors are cast to."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE %s", [f"dataindex\\_hnsw\\_{dataset_id}\\_%"])
+        return {name: definition.split("_cosine_ops")[0].rsplit(" ", 1)[-1] for name, definition in cursor.fetchall()}
+
+
 def hnsw_indexes_of(dataset_id: str) -> dict[str, bool]:
     """The dataset's HNSW indexes on PostgreSQL: name → valid (a build in progress, or one that
     failed half-way, is not)."""

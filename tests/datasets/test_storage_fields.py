@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from datasets.fields import EmbeddingField, parse_vector_literal, vector_literal
+from datasets.fields import EmbeddingField, parse_vector_literal, sparse_literal, vector_literal
 from datasets.models import DataIndex
 from tests.datasets.storage_helpers import add_vector_item, make_collection, make_dataset, random_units
 
@@ -60,3 +60,19 @@ def test_literal_helpers_round_trip():
     assert np.array_equal(parse_vector_literal(vector_literal(vector)), vector)
     with pytest.raises(ValueError):
         EmbeddingField().get_db_prep_value([[1.0, 2.0]], connection)
+
+
+def test_the_sparse_literal_names_the_non_zero_values_by_their_1_based_positions():
+    vector = np.array([0, 0.25, 0, 0, -3e-8], dtype=np.float32)
+    assert sparse_literal(vector) == "{2:0.25,5:-2.999999892949745e-08}/5"  # (float32 -3e-8, exactly)
+    assert sparse_literal(np.zeros(3, dtype=np.float32)) == "{}/3"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pgvector's own reading of the literal")
+@pytest.mark.django_db
+def test_pgvector_reads_the_sparse_literal_as_the_same_vector():
+    vector = random_units(1, 512, seed=4)[0]
+    vector[vector < 0.05] = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT (%s::sparsevec(512))::vector::text", [sparse_literal(vector)])
+        assert np.array_equal(parse_vector_literal(cursor.fetchone()[0]), vector)

@@ -15,7 +15,7 @@ from datasets.search.selectors import recalled_rows
 from datasets.search.vector import bump_vector_version
 from datasets.search.vector.pgvector import PgVectorBackend, ef_search_for, settings_sql
 from datasets.search.vector.pgvector_indexes import build_index, index_name
-from tests.datasets.storage_helpers import make_collection, make_dataset, random_units
+from tests.datasets.storage_helpers import make_collection, make_dataset, random_units, sparse_units
 
 pytestmark = [
     pytest.mark.django_db,
@@ -178,6 +178,41 @@ def test_a_dataset_with_its_index_is_searched_through_it_whatever_the_planners_c
     hits = backend.recall(**recall)[:10]
     exact = {ids[i] for i in np.argsort(-(matrix @ query))[:10]}
     assert len({h.index_id for h in hits} & exact) >= 9  # HNSW is approximate
+
+
+def test_sparse_vectors_are_searched_through_a_sparsevec_index_with_float32_scores(team):
+    """The built-in embedding's vectors (sparse: `recall(sparse=True)`) are indexed and compared
+    as sparsevec: the dataset's index is used, and the scores are the float32 cosines, not
+    halfvec-rounded ones."""
+    backend = PgVectorBackend()
+    collection = make_collection(make_dataset(team))
+    matrix = sparse_units(3000, 512, nonzero=40, seed=13)
+    ids = bulk_vectors(collection, matrix)
+    build_index(dataset_id=collection.dataset_id, dimensions=512, sparse=True)
+    analyze()
+    query = sparse_units(1, 512, nonzero=8, seed=14)[0] + matrix[0]  # near one chunk, as a question is
+    recall = {"dataset_ids": [collection.dataset_id], "query": query, "limit": 100, "sparse": True}
+
+    assert f"Index Scan using {index_name(collection.dataset_id, 512)}" in explain(backend, **recall)
+    assert "hnsw" not in explain(backend, **{**recall, "sparse": False})  # a halfvec cast matches no index
+    hits = backend.recall(**recall)
+    exact = matrix @ (query / np.linalg.norm(query))
+    row_of = {index_id: row for row, index_id in enumerate(ids)}
+    assert len({h.index_id for h in hits[:10]} & {ids[i] for i in np.argsort(-exact)[:10]}) >= 9  # approximate
+    assert hits[0].index_id == ids[0]
+    assert max(abs(h.score - exact[row_of[h.index_id]]) for h in hits) < 1e-5
+
+
+def test_sparse_vectors_without_an_index_are_searched_exactly(team):
+    backend = PgVectorBackend()
+    collection = make_collection(make_dataset(team))
+    matrix = sparse_units(400, 512, nonzero=30, seed=15)
+    matrix[5] = 0  # a chunk without words: never a hit
+    ids = bulk_vectors(collection, matrix)
+    query = sparse_units(1, 512, nonzero=200, seed=16)[0]
+    hits = backend.recall(dataset_ids=[collection.dataset_id], query=query, limit=10, sparse=True)
+    assert [h.index_id for h in hits] == [ids[i] for i in np.argsort(-(matrix @ query))[:10]]
+    assert ids[5] not in {h.index_id for h in backend.recall(dataset_ids=[collection.dataset_id], query=query, limit=400, sparse=True)}
 
 
 def test_with_a_collection_filter_the_planner_chooses(team):

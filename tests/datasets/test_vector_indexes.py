@@ -22,7 +22,14 @@ from datasets.search.vector.pgvector_indexes import (
     index_when_still,
 )
 from datasets.services.datasets import delete_dataset
-from tests.datasets.storage_helpers import hnsw_indexes_of, make_collection, make_dataset, random_units
+from providers.registry import BUILTIN_EMBEDDING
+from tests.datasets.storage_helpers import (
+    hnsw_index_types,
+    hnsw_indexes_of,
+    make_collection,
+    make_dataset,
+    random_units,
+)
 from tests.datasets.test_storage_pgvector import bulk_vectors
 
 pytestmark = [
@@ -41,9 +48,9 @@ def _small_thresholds(settings, monkeypatch):
     monkeypatch.setattr(pgvector_indexes, "_checks", {})
 
 
-def loaded(team, rows: int, *, dimensions: int = 512, still_for: float = 60):
+def loaded(team, rows: int, *, dimensions: int = 512, still_for: float = 60, vector_model: str = BUILTIN_EMBEDDING):
     """A dataset holding `rows` vectors, last written `still_for` seconds ago."""
-    collection = make_collection(make_dataset(team))
+    collection = make_collection(make_dataset(team, vector_model=vector_model))
     bulk_vectors(collection, random_units(rows, dimensions, seed=rows))
     Dataset.objects.filter(pk=collection.dataset_id).update(
         vectors_changed_at=timezone.now() - timedelta(seconds=still_for)
@@ -60,6 +67,14 @@ def test_a_dataset_still_for_the_quiet_period_gets_its_index(team):
     assert index_when_still(dataset_id=dataset.id) == "built"
     assert hnsw_indexes_of(dataset.id) == {index_name(dataset.id, 512): True}
     assert index_when_still(dataset_id=dataset.id) == "nothing due"  # never twice
+
+
+def test_the_built_in_embeddings_vectors_are_indexed_as_sparsevec_a_dense_models_as_halfvec(team):
+    builtin, dense = loaded(team, 60), loaded(team, 60, vector_model="text-embedding-3-small")
+    for dataset in (builtin, dense):
+        assert index_when_still(dataset_id=dataset.id) == "built"
+    assert hnsw_index_types(builtin.id) == {index_name(builtin.id, 512): "sparsevec"}
+    assert hnsw_index_types(dense.id) == {index_name(dense.id, 512): "halfvec"}
 
 
 def test_a_dataset_still_being_written_is_looked_at_again_when_it_would_be_still(team):
@@ -164,6 +179,7 @@ def test_the_command_builds_what_is_due_and_drops_what_deleted_datasets_left(tea
     out = StringIO()
     call_command("index_vectors", stdout=out)
     assert hnsw_indexes_of(due.id) == {index_name(due.id, 512): True}  # no waiting for the quiet period
+    assert hnsw_index_types(due.id) == {index_name(due.id, 512): "sparsevec"}  # the built-in embedding's
     assert hnsw_indexes_of(small.id) == {} and hnsw_indexes_of("0" * 24) == {}
     assert "1 index(es) built, 1 left by deleted datasets dropped." in out.getvalue()
 

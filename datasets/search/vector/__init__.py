@@ -43,9 +43,12 @@ class VectorBackend(Protocol):
         query: np.ndarray,
         limit: int,
         collection_ids: list[str] | None = None,
+        sparse: bool = False,
     ) -> list[VectorHit]:
         """Index-level hits among vectors of the query's size, best first (≤ `limit`); a
-        backend may give each hit its chunk's row (searchable collections only)."""
+        backend may give each hit its chunk's row (searchable collections only). `sparse`: the
+        datasets' model has sparse vectors (`providers.embeddings.has_sparse_vectors`), which a
+        backend may store and compare as such."""
 
     def vectors_changed(self, *, dataset_ids: list[str]) -> None:
         """The datasets' vectors were written or deleted (called once that is committed)."""

@@ -74,7 +74,8 @@ class NumpyExactBackend:
             self._blocks.clear()
 
     def recall(
-        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None
+        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None,
+        sparse: bool = False,  # (nothing to do: a sparse query is scored on its non-zero rows anyway)
     ) -> list[VectorHit]:
         query = np.asarray(query, dtype=np.float32)
         norm = float(np.linalg.norm(query))

@@ -36,16 +36,11 @@ import math
 import numpy as np
 from django.db import connection
 
-from datasets.fields import vector_literal
+from datasets.fields import sparse_literal, vector_literal
 from datasets.models import DataIndex
 from datasets.search.selectors import DATA_AND_COLLECTION, ROW_COLUMNS, row_reader
 from datasets.search.vector import VectorHit
-from datasets.search.vector.pgvector_indexes import (
-    HNSW_MAX_DIMENSIONS,
-    forget,
-    indexed_rows,
-    schedule_checks,
-)
+from datasets.search.vector.pgvector_indexes import forget, indexed_rows, schedule_checks, vector_type
 
 logger = logging.getLogger(__name__)
 
@@ -97,13 +92,14 @@ class PgVectorBackend:
         forget(dataset_ids=dataset_ids)
 
     def recall_sql(
-        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None
+        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None,
+        sparse: bool = False,
     ) -> tuple[str, list]:
         """The recall query and its parameters (tests EXPLAIN it)."""
         dimensions = int(len(query))
         table = connection.ops.quote_name(DataIndex._meta.db_table)
-        ordered = "halfvec" if dimensions <= HNSW_MAX_DIMENSIONS else "vector"  # the index's type
-        literal = vector_literal(query)
+        ordered = vector_type(dimensions, sparse=sparse)  # the index's type
+        literal = sparse_literal(query) if sparse else vector_literal(query)
         # One expression for the score and the order: computed once per row. With an exact
         # `vector` distance beside it, each row scanned cost two distances, and the exact scan
         # of a small dataset 1.8× the CPU (bench/search_statements.py, 3,000 chunks: 12.9
@@ -126,12 +122,13 @@ class PgVectorBackend:
         return f"SELECT id, data_id, distance FROM ({merged}) u ORDER BY distance LIMIT %s", [*params, int(limit)]
 
     def recall(
-        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None
+        self, *, dataset_ids: list[str], query: np.ndarray, limit: int, collection_ids: list[str] | None = None,
+        sparse: bool = False,
     ) -> list[VectorHit]:
         if not dataset_ids or limit <= 0 or collection_ids == [] or not np.any(query):
             return []  # (a zero query has no direction: its cosine is undefined)
         sql, params = self.recall_sql(
-            dataset_ids=dataset_ids, query=query, limit=limit, collection_ids=collection_ids
+            dataset_ids=dataset_ids, query=query, limit=limit, collection_ids=collection_ids, sparse=sparse
         )
         # The hits' chunks read in the same statement, joined as `recalled_rows` reads them
         # (searchable collections only, datasets asked for): one round trip, one plan and one

@@ -21,6 +21,9 @@ The lifecycle:
 Until its index exists, a dataset is searched exactly (through its btree on dataset and size):
 the same hits, more slowly for a large one.
 
+An index is over the vectors cast to `halfvec`, or to `sparsevec` for a model whose vectors
+are mostly zeros (the built-in embedding: `vector_type`); a search must cast them alike.
+
 A build runs `CREATE INDEX CONCURRENTLY` — writes to the table go on meanwhile (inside a
 transaction, as in a migration or a test, it cannot: a plain CREATE INDEX there) —, one at a
 time per database (an advisory lock), with `maintenance_work_mem` raised to
@@ -40,6 +43,7 @@ from django.db import connection
 from django.utils import timezone
 
 from datasets.models import DataIndex, Dataset
+from providers.embeddings import has_sparse_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +63,23 @@ def index_name(dataset_id: str, dimensions: int) -> str:
     return f"{PREFIX}{dataset_id}_{int(dimensions)}"
 
 
-def index_sql(dataset_id: str, dimensions: int, *, concurrently: bool = True) -> str:
-    """The dataset's HNSW index over its vectors of `dimensions`, cast to halfvec (2 bytes a
-    dimension: the same recall as `vector` with half the index, pgvector.py says why)."""
+def vector_type(dimensions: int, *, sparse: bool) -> str:
+    """The type a dataset's vectors of `dimensions` are indexed and compared as (pgvector.py says
+    why): `sparsevec` for a sparse model's, `halfvec` for a dense one's up to
+    HNSW_MAX_DIMENSIONS, else `vector` (no index: searched exactly)."""
+    if sparse:
+        return "sparsevec"  # (HNSW takes up to 1,000 non-zero values: the built-in sets ≤ 512)
+    return "halfvec" if int(dimensions) <= HNSW_MAX_DIMENSIONS else "vector"
+
+
+def index_sql(dataset_id: str, dimensions: int, *, sparse: bool = False, concurrently: bool = True) -> str:
+    """The dataset's HNSW index over its vectors of `dimensions`, cast as `vector_type` says."""
     dimensions = int(dimensions)
+    cast = vector_type(dimensions, sparse=sparse)
     return (
         f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS "
         f'"{index_name(dataset_id, dimensions)}" ON {DataIndex._meta.db_table} '
-        f"USING hnsw ((embedding::halfvec({dimensions})) halfvec_cosine_ops) "
+        f"USING hnsw ((embedding::{cast}({dimensions})) {cast}_cosine_ops) "
         f"WHERE dataset_id = '{dataset_id}' AND dimensions = {dimensions}"
     )
 
@@ -118,9 +131,9 @@ def _index_states(dataset_ids: Iterable[str]) -> dict[str, bool]:
         return dict(cursor.fetchall())
 
 
-def build_index(*, dataset_id: str, dimensions: int) -> bool:
-    """Build the dataset's index over its vectors of `dimensions`, unless it exists (or the size
-    is past HNSW's limit: searched exactly). True if it was built."""
+def build_index(*, dataset_id: str, dimensions: int, sparse: bool = False) -> bool:
+    """Build the dataset's index over its vectors of `dimensions` (`sparse`: as `sparsevec`),
+    unless it exists (or the size is past HNSW's limit: searched exactly). True if it was built."""
     if not 0 < int(dimensions) <= HNSW_MAX_DIMENSIONS:
         return False
     name = index_name(dataset_id, dimensions)
@@ -143,11 +156,11 @@ def build_index(*, dataset_id: str, dimensions: int) -> bool:
                 # CREATE INDEX refuses: run them now, then defer again (Django declares its
                 # foreign keys DEFERRABLE INITIALLY DEFERRED).
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute(index_sql(dataset_id, dimensions, concurrently=False))
+                cursor.execute(index_sql(dataset_id, dimensions, sparse=sparse, concurrently=False))
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             else:
                 try:
-                    cursor.execute(index_sql(dataset_id, dimensions))
+                    cursor.execute(index_sql(dataset_id, dimensions, sparse=sparse))
                 finally:
                     cursor.execute("RESET maintenance_work_mem")
             logger.info("Built %s in %.1f s", name, time.monotonic() - started)
@@ -173,10 +186,12 @@ def due_sizes(dataset_id: str, *, min_rows: int | None = None) -> list[int]:
 
 def build_due(*, dataset_id: str, min_rows: int | None = None) -> list[int]:
     """Build the dataset's due indexes now (`due_sizes`); returns the sizes built."""
+    model = Dataset.objects.filter(pk=dataset_id).values_list("vector_model", flat=True).first()
+    sparse = has_sparse_vectors(model or "")
     return [
         dimensions
         for dimensions in due_sizes(dataset_id, min_rows=min_rows)
-        if build_index(dataset_id=dataset_id, dimensions=dimensions)
+        if build_index(dataset_id=dataset_id, dimensions=dimensions, sparse=sparse)
     ]
 
 
@@ -184,7 +199,7 @@ def index_when_still(*, dataset_id: str) -> str:
     """The task's body: build the dataset's due indexes once its vectors are still, or drop
     those of a deleted dataset. Returns what it found: "built", "nothing due", "writing" (it
     looks again later) or "gone"."""
-    found = Dataset.objects.filter(pk=dataset_id).values_list("vectors_changed_at").first()
+    found = Dataset.objects.filter(pk=dataset_id).values_list("vectors_changed_at", "vector_model").first()
     if found is None:
         drop_indexes(dataset_ids=[dataset_id])
         return "gone"
@@ -196,7 +211,7 @@ def index_when_still(*, dataset_id: str) -> str:
         if timezone.now() < still_at and _queue_check(dataset_id, run_after=still_at):
             return "writing"
     for dimensions in due:  # (build_index checks again, under its lock, that none exists)
-        build_index(dataset_id=dataset_id, dimensions=dimensions)
+        build_index(dataset_id=dataset_id, dimensions=dimensions, sparse=has_sparse_vectors(found[1]))
     return "built"
 
 
