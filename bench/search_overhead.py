@@ -60,7 +60,7 @@ def cpu_per_call(function, count: int) -> float:
 async def run(args, loaded) -> None:
     from django.conf import settings
     from django.core.handlers.asgi import ASGIHandler
-    from rest_framework.renderers import JSONRenderer
+    from config.renderers import JSONRenderer
     from rest_framework.test import APIRequestFactory
 
     import config.asgi

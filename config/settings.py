@@ -142,7 +142,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["keys.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["keys.permissions.IsGlobalKey"],
     "DEFAULT_THROTTLE_CLASSES": ["keys.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["config.renderers.JSONRenderer"],  # DRF's, encoding with orjson
     "DEFAULT_PARSER_CLASSES": ["config.json_input.StrictJSONParser"],
     "DEFAULT_METADATA_CLASS": "config.metadata.EnvelopeMetadata",
     "EXCEPTION_HANDLER": "config.exception_handler.api_exception_handler",

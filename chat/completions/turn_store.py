@@ -34,6 +34,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from chat.models import App, ChatItem, ChatRole
 from config.postgres.liveness import known_alive, mark_returned
+from config.postgres.pools import AsyncLastReturnedFirstPool
 from config.raw_rows import columns, model_instance
 from keys.models import ApiKey
 
@@ -388,7 +389,7 @@ async def _pool() -> AsyncConnectionPool:
         # Django turns psycopg's prepared statements off unless OPTIONS name a threshold.
         params["prepare_threshold"] = connection.settings_dict["OPTIONS"].get("prepare_threshold", 5)
         params.pop("server_side_binding", None)
-        pool = AsyncConnectionPool(
+        pool = AsyncLastReturnedFirstPool(
             kwargs={**params, "autocommit": True},
             min_size=options.get("min_size", 2), max_size=options.get("max_size", 20),
             timeout=options.get("timeout", 10), check=_check_connection, reset=_returned, open=False,

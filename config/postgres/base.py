@@ -1,5 +1,6 @@
-"""Django's PostgreSQL backend, whose psycopg pool checks each connection it lends and, on
-finding a dead one, sweeps out every other dead one at once.
+"""Django's PostgreSQL backend, whose psycopg pool lends the connection returned last
+(pools.py), checks each connection it lends and, on finding a dead one, sweeps out every other
+dead one at once.
 
 Why not plain `CONN_HEALTH_CHECKS`: Django then gives the pool psycopg's own check, and the
 pool meets the dead connections of a restarted server one by one, backing off 1, 2, 4, 8 s
@@ -14,6 +15,7 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from psycopg_pool import ConnectionPool
 
 from config.postgres.liveness import known_alive, mark_returned
+from config.postgres.pools import LastReturnedFirstPool
 
 
 def check_connection(conn) -> None:
@@ -41,7 +43,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 raise NotSupportedError("Pooling doesn't support persistent connections.")
             connect_kwargs = self.get_connection_params()
             connect_kwargs["autocommit"] = True  # as Django's own pool: it sets it later on
-            pool = ConnectionPool(
+            pool = LastReturnedFirstPool(
                 kwargs=connect_kwargs,
                 open=False,
                 configure=self._configure_connection,

@@ -6,6 +6,9 @@ order is never changed). The best result is always returned, even when it alone 
 budget. FastGPT instead keeps the item that crosses the budget (up to limit + 500 tokens).
 """
 
+from collections.abc import Iterable
+from itertools import islice
+
 from providers.token_count import estimate_text
 
 MAX_LIMIT = 20000
@@ -17,12 +20,11 @@ def count_tokens(text: str) -> int:
     return estimate_text(text)
 
 
-def within_budget(items: list, *, limit: int, top_k: int | None, text_of) -> list:
-    """The leading items that fit in `top_k` and in `limit` tokens; at least one if any."""
-    if top_k is not None:
-        items = items[:top_k]
+def within_budget(items: Iterable, *, limit: int, top_k: int | None, text_of) -> list:
+    """The leading items that fit in `top_k` and in `limit` tokens; at least one if any. Reads
+    `items` no further than it takes."""
     out, total = [], 0
-    for item in items:
+    for item in items if top_k is None else islice(items, top_k):
         total += count_tokens(text_of(item))
         if total > limit and out:
             break

@@ -3,6 +3,7 @@ not a letter or a digit removed, so chunks differing only in spacing or punctuat
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 
 _NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")  # \w is letters, digits (any script) and "_"
 
@@ -21,14 +22,12 @@ def content_key(q: str, a: str) -> str:
     return hashlib.sha256(kept).hexdigest()
 
 
-def unique(items: list, key) -> list:
-    """`items` without those whose key was seen before (the first, best-ranked, is kept)."""
+def unique(items: Iterable, key) -> Iterator:
+    """`items` without those whose key was seen before (the first, best-ranked, is kept).
+    Lazy: the pipeline computes the keys of only as many results as the budget takes."""
     seen: set[str] = set()
-    out = []
     for item in items:
         value = key(item)
-        if value in seen:
-            continue
-        seen.add(value)
-        out.append(item)
-    return out
+        if value not in seen:
+            seen.add(value)
+            yield item

@@ -21,6 +21,7 @@ steps are FastGPT's (`core/dataset/search/controller.ts`):
 """
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -158,7 +159,7 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
     if options.using_rerank:
         in_embedding = {c.data_id for c in embedding_list}
         in_order = embedding_list + [c for c in full_text_list if c.data_id not in in_embedding]
-        reranked = _rerank(result, text, unique(in_order, key), rows, options.rerank_model)
+        reranked = _rerank(result, text, list(unique(in_order, key)), rows, options.rerank_model)
         if reranked is not None:
             recalled = {c.data_id: c for c in fused}  # with both channels' scores
             for candidate in reranked:  # keep the channel scores beside the rerank score
@@ -168,9 +169,9 @@ def search(*, team_id, dataset_ids: list[str], text: str, options: SearchOptions
             else:
                 fused = fusion.rrf([(fused, 1 - options.rerank_weight), (reranked, options.rerank_weight)])
 
-    fused = unique(fused, key)
-    fused = _similarity_filter(result, fused, options)
-    return _finish(result, fused, rows, options, started)
+    # Lazily from here: the budget reads only as many results as it keeps.
+    kept = _similarity_filter(result, unique(fused, key), options)
+    return _finish(result, kept, rows, options, started)
 
 
 # --- the steps ------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ def _rerank(result, query, candidates, rows, model_name) -> list[Candidate] | No
     ]
 
 
-def _similarity_filter(result: SearchResult, candidates: list[Candidate], options: SearchOptions) -> list[Candidate]:
+def _similarity_filter(result: SearchResult, candidates: Iterable[Candidate], options: SearchOptions) -> Iterable[Candidate]:
     if result.using_rerank:
         kind = RERANK
     elif options.search_mode == EMBEDDING_MODE:
@@ -269,7 +270,7 @@ def _similarity_filter(result: SearchResult, candidates: list[Candidate], option
     else:
         return candidates  # fused and full-text scores have no common scale: not applied
     result.using_similarity_filter = True
-    return [c for c in candidates if (c.score(kind) is not None and c.score(kind) >= options.similarity)]
+    return (c for c in candidates if (c.score(kind) is not None and c.score(kind) >= options.similarity))
 
 
 def _finish(result, candidates, rows, options, started) -> SearchResult:

@@ -2,24 +2,34 @@
 
 The `embedding` column is a `vector` without fixed size, so datasets whose models differ in
 size share it. Each dataset large enough gets its own HNSW index, an expression + partial
-index over its vectors cast to `halfvec` (2 bytes a dimension), built in one pass once a load
-is done (pgvector_indexes.py has the lifecycle and why):
+index over its vectors cast to `halfvec` (2 bytes a dimension) — or to `sparsevec` for the
+built-in embedding — built in one pass once a load is done (pgvector_indexes.py has the
+lifecycle and why):
 
-    CREATE INDEX "dataindex_hnsw_<dataset id>_512" ON datasets_dataindex
-        USING hnsw ((embedding::halfvec(512)) halfvec_cosine_ops)
-        WHERE dataset_id = '<dataset id>' AND dimensions = 512
+    CREATE INDEX "dataindex_hnsw_<dataset id>_1536" ON datasets_dataindex
+        USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops)
+        WHERE dataset_id = '<dataset id>' AND dimensions = 1536
 
-Why halfvec (migration 0008, measured by bench/hnsw_params.py at 100,000 chunks): the same
-recall@10 (0.961 against 0.962), half the index (130 against 260 MB, so twice as many vectors
-stay in the buffer cache), 6–14 % less CPU per query and 6 % per insert, and an index for
-vectors of up to 4,000 dimensions where `vector` stops at 2,000 (text-embedding-3-large's 3,072
-get one). The price: a dataset searched exactly converts each row to halfvec.
+Why halfvec for a provider's dense vectors (migration 0008, measured by bench/hnsw_params.py
+at 100,000 chunks): the same recall@10 (0.961 against 0.962), half the index (130 against 260
+MB, so twice as many vectors stay in the buffer cache), 6–14 % less CPU per query and 6 % per
+insert, and an index for vectors of up to 4,000 dimensions where `vector` stops at 2,000
+(text-embedding-3-large's 3,072 get one). The price: a dataset searched exactly converts each
+row to halfvec.
+
+Why sparsevec for the built-in embedding (migration 0010; `has_sparse_vectors`): its vectors
+set one of 512 dimensions per distinct word, ~20–90 of them in a chunk and 2–10 in a question.
+As `sparsevec` (an index and a value per non-zero) a distance costs the merge of two short
+lists instead of 512 multiplications: ~30 % less CPU per search at the same recall, an index
+2.7× smaller, a build ~20–35 % longer (docs/benchmarks.md, "The built-in embedding's index over
+sparsevec"). Its scores are the exact float32 cosines. A search must cast as the index does,
+so the caller says which (`recall(sparse=…)`).
 
 Recall asks each dataset apart (one subquery each, its id a constant, so the planner matches
 that dataset's index; several datasets are merged by distance), has the planner use an index
 that exists (`settings_sql`), orders by the indexed expression and repeats its predicate; the
-score it reports is the same expression's, the cosine of the halfvec-rounded vectors (within
-2·10⁻⁴ of the exact one on the built-in embedding; SQLite's is exact). With a collection
+score it reports is the same expression's: over halfvec, the cosine of the rounded vectors
+(within 2·10⁻⁴ of the exact one; over sparsevec and on SQLite, exact). With a collection
 filter an HNSW scan would stop after `ef_search` candidates and starve the filter; pgvector's
 iterative index scans (`hnsw.iterative_scan = relaxed_order`) keep scanning until `limit` rows
 pass it, and `hnsw.ef_search` is set per query from the limit and the size of the datasets'

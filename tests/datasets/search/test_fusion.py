@@ -70,7 +70,7 @@ def test_content_key_ignores_punctuation_spacing_and_underscores():
 
 
 def test_unique_keeps_the_first():
-    assert unique(["x1", "y1", "x2"], key=lambda s: s[0]) == ["x1", "y1"]
+    assert list(unique(["x1", "y1", "x2"], key=lambda s: s[0])) == ["x1", "y1"]
 
 
 def test_the_budget_stops_at_the_first_item_that_does_not_fit():
@@ -90,6 +90,21 @@ def test_top_k_caps_the_count_beside_the_budget():
     texts = ["a" * 4] * 10
     assert len(within_budget(texts, limit=5000, top_k=3, text_of=str)) == 3
     assert len(within_budget(texts, limit=4, top_k=8, text_of=str)) == 4
+
+
+def test_dedupe_and_budget_read_no_further_than_the_budget_keeps():
+    keyed = []
+
+    def key(text: str) -> str:
+        keyed.append(text)
+        return text[0]
+
+    texts = ["a" * 40, "a" * 40, "b" * 40, "c" * 40, "d" * 40]  # 10 tokens each
+    assert within_budget(unique(texts, key), limit=20, top_k=None, text_of=str) == ["a" * 40, "b" * 40]
+    assert keyed == texts[:3]  # "c" and "d" were never looked at
+    keyed.clear()
+    assert within_budget(unique(texts, key), limit=5000, top_k=1, text_of=str) == ["a" * 40]
+    assert keyed == texts[:1]
 
 
 def test_the_ascii_fast_path_keys_like_the_regex():
