@@ -2,7 +2,8 @@
 
 DRF encodes with the standard library: ~0.5 ms of CPU for a searchTest answer of 100 hits
 (87 KB), where orjson takes 0.02 ms — a tenth of the server's CPU per search
-(docs/benchmarks.md, "orjson for the answers"). The text is the same JSON as DRF's:
+(docs/benchmarks.md, "The built-in embedding's index over sparsevec, orjson, the connection
+returned last"). The text is the same JSON as DRF's:
 
 - dicts, lists, strings (and str subclasses such as DRF's ErrorDetail), ints, floats, bools
   and None are encoded by orjson — floats in their shortest form, which may be spelled

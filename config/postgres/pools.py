@@ -4,7 +4,8 @@ psycopg's pools lend the connection that has been idle longest (a queue), so con
 requests rotate through every idle connection — each a PostgreSQL backend with its own caches,
 warm or not on the CPU. One searchTest at a time over three pooled connections cost PostgreSQL
 7.1–7.9 ms of CPU per search, against 6.4 ms when every search ran on one connection
-(100,000 chunks; docs/benchmarks.md, "The connection returned last"). Lending the last one
+(100,000 chunks; docs/benchmarks.md, "The built-in embedding's index over sparsevec, orjson,
+the connection returned last"). Lending the last one
 returned (a stack) keeps the busy few hot, lets the others idle out (the pool's `max_idle`
 closes the longest idle first) and keeps more checkouts within liveness.py's "returned a moment
 ago".

@@ -6,12 +6,15 @@ chunk has ~70 non-zero values, a question 2–10. Stored as `sparsevec` its inde
 and a search walks it with ~30 % less CPU, at the same recall (docs/benchmarks.md, "The
 built-in embedding's index over sparsevec"); searches now cast its vectors so
 (datasets/search/vector/pgvector.py), so the indexes built over `halfvec` by 0009 would no
-longer be used. Here each one is built again over `sparsevec`; indexes of other models stay.
+longer be used. Here each one is built again over `sparsevec`, with ef_construction 128 (as
+pgvector_indexes.py builds them now); indexes of other models stay.
 
 Cost: one build per such dataset, with `maintenance_work_mem` raised for this transaction
-(about 0.6 s of CPU per 1,000 vectors on this machine); writes to the vectors wait for the
+(about 0.7 s of CPU per 1,000 vectors on this machine); writes to the vectors wait for the
 migration. Reverse: built again over `halfvec`.
 """
+
+import re
 
 from django.conf import settings
 from django.db import migrations
@@ -38,9 +41,15 @@ def rebuild_over(cast_from: str, cast_to: str):
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # CREATE INDEX refuses pending FK checks
             for name, definition in found:
                 cursor.execute(f'DROP INDEX "{name}"')
-                cursor.execute(
-                    definition.replace(f"::{cast_from}(", f"::{cast_to}(").replace(f"{cast_from}_cosine_ops", f"{cast_to}_cosine_ops")
+                definition = re.sub(r" WITH \([^)]*\)", "", definition)  # the build options, set again below
+                definition = definition.replace(f"::{cast_from}(", f"::{cast_to}(").replace(
+                    f"{cast_from}_cosine_ops", f"{cast_to}_cosine_ops"
                 )
+                if cast_to == "sparsevec":
+                    definition = definition.replace(" WHERE ", " WITH (m = 16, ef_construction = 128) WHERE ", 1)
+                cursor.execute(definition)
+            if found:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django declares its foreign keys
 
     return rebuild
 

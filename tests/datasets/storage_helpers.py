@@ -66,6 +66,13 @@ def hnsw_index_types(dataset_id: str) -> dict[str, str]:
         return {name: definition.split("_cosine_ops")[0].rsplit(" ", 1)[-1] for name, definition in cursor.fetchall()}
 
 
+def hnsw_build_options(dataset_id: str) -> dict[str, list[str]]:
+    """The dataset's HNSW indexes on PostgreSQL: name → the options they were built with."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, coalesce(reloptions, '{}') FROM pg_class WHERE relname LIKE %s", [f"dataindex\\_hnsw\\_{dataset_id}\\_%"])
+        return dict(cursor.fetchall())
+
+
 def hnsw_indexes_of(dataset_id: str) -> dict[str, bool]:
     """The dataset's HNSW indexes on PostgreSQL: name → valid (a build in progress, or one that
     failed half-way, is not)."""

@@ -9,7 +9,13 @@ from django.apps import apps
 from django.db import connection
 
 from datasets.search.vector.pgvector_indexes import build_index, index_name
-from tests.datasets.storage_helpers import hnsw_index_types, make_collection, make_dataset, random_units
+from tests.datasets.storage_helpers import (
+    hnsw_build_options,
+    hnsw_index_types,
+    make_collection,
+    make_dataset,
+    random_units,
+)
 from tests.datasets.test_storage_pgvector import bulk_vectors
 
 pytestmark = [
@@ -32,10 +38,12 @@ def test_forward_rebuilds_the_builtin_embeddings_indexes_over_sparsevec_and_reve
 
     migration.Migration.operations[0].code(apps, EDITOR)
     assert hnsw_index_types(builtin.dataset_id) == {mine: "sparsevec"}
+    assert hnsw_build_options(builtin.dataset_id) == {mine: ["m=16", "ef_construction=128"]}  # as the app builds it
     assert hnsw_index_types(dense.dataset_id) == {theirs: "halfvec"}
 
     migration.Migration.operations[0].reverse_code(apps, EDITOR)
     assert hnsw_index_types(builtin.dataset_id) == {mine: "halfvec"}
+    assert hnsw_build_options(builtin.dataset_id) == {mine: []}
     assert hnsw_index_types(dense.dataset_id) == {theirs: "halfvec"}
 
 

@@ -24,6 +24,7 @@ from datasets.search.vector.pgvector_indexes import (
 from datasets.services.datasets import delete_dataset
 from providers.registry import BUILTIN_EMBEDDING
 from tests.datasets.storage_helpers import (
+    hnsw_build_options,
     hnsw_index_types,
     hnsw_indexes_of,
     make_collection,
@@ -75,6 +76,8 @@ def test_the_built_in_embeddings_vectors_are_indexed_as_sparsevec_a_dense_models
         assert index_when_still(dataset_id=dataset.id) == "built"
     assert hnsw_index_types(builtin.id) == {index_name(builtin.id, 512): "sparsevec"}
     assert hnsw_index_types(dense.id) == {index_name(dense.id, 512): "halfvec"}
+    assert hnsw_build_options(builtin.id) == {index_name(builtin.id, 512): ["m=16", "ef_construction=128"]}
+    assert hnsw_build_options(dense.id) == {index_name(dense.id, 512): []}  # pgvector's defaults
 
 
 def test_a_dataset_still_being_written_is_looked_at_again_when_it_would_be_still(team):
