@@ -10,7 +10,7 @@ longer be used. Here each one is built again over `sparsevec`, with ef_construct
 pgvector_indexes.py builds them now); indexes of other models stay.
 
 Cost: one build per such dataset, with `maintenance_work_mem` raised for this transaction
-(about 0.7 s of CPU per 1,000 vectors on this machine); writes to the vectors wait for the
+(about 1.2 s of CPU per 1,000 vectors on this machine); writes to the vectors wait for the
 migration. Reverse: built again over `halfvec`.
 """
 

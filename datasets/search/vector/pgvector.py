@@ -22,7 +22,8 @@ set one of 512 dimensions per distinct word, ~20–90 of them in a chunk and 2�
 As `sparsevec` (an index and a value per non-zero) a distance costs the merge of two short
 lists instead of 512 multiplications: ~30 % less CPU per search at the same recall, an index
 2.7× smaller, a build ~20–35 % longer (docs/benchmarks.md, "The built-in embedding's index over
-sparsevec"). Its scores are the exact float32 cosines. A search must cast as the index does,
+sparsevec"); its graph is built with ef_construction 128 (pgvector_indexes.SPARSE_BUILD). Its
+scores are the exact float32 cosines. A search must cast as the index does,
 so the caller says which (`recall(sparse=…)`).
 
 Recall asks each dataset apart (one subquery each, its id a constant, so the planner matches
