@@ -2,6 +2,8 @@
 OpenAI-compatible provider (tests/fake_provider.py) and a live server process that calls it."""
 
 
+from types import SimpleNamespace
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -20,6 +22,16 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch):
+    """The rate limiter's clock held 30 s into a window: no window ends during the test. (At
+    the real time a minute turning between a test's requests started the count again, and a
+    limit test on a slow machine saw 200 where it waited for 429.)"""
+    from keys import throttling
+
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: 1_000_030.0))
 
 
 @pytest.fixture

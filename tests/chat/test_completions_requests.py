@@ -41,7 +41,7 @@ def test_a_capped_key_is_refused_before_any_model_call(make_key, team, app):
 
 
 @override_settings(API_KEY_RATE="2/minute")
-def test_rate_limit_is_429_with_retry_after(app_key):
+def test_rate_limit_is_429_with_retry_after(app_key, fixed_clock):
     assert post(ask("one"), key=app_key).status_code == 200
     assert post(ask("two"), key=app_key).status_code == 200
     answer = post(ask("three"), key=app_key)

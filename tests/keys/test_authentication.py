@@ -97,7 +97,7 @@ def test_unlimited_key_is_never_capped(client, make_key, team):
 
 
 @override_settings(API_KEY_RATE="3/minute")
-def test_rate_limit_answers_429_with_retry_after(client, global_key, make_key, team):
+def test_rate_limit_answers_429_with_retry_after(client, global_key, make_key, team, fixed_clock):
     for _ in range(3):
         assert post_with_header(client, global_key.header).status_code == 200
     response = post_with_header(client, global_key.header)

@@ -65,12 +65,6 @@ def test_the_database_counter_holds_the_limit_and_resets_with_the_window(global_
     assert RateWindow.objects.get(key_id=key_id).count == 1
 
 
-@pytest.fixture
-def fixed_clock(monkeypatch):
-    """The throttle's clock held mid-window: no window ends during a test."""
-    monkeypatch.setattr(throttling.time, "time", lambda: 1_000_030.0)
-
-
 @override_settings(CACHES=DATABASE_CACHE)
 def test_database_counters_are_per_key(make_key, team, fixed_clock):
     first, second = make_key(team).row.pk, make_key(team).row.pk

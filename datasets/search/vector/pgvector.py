@@ -14,8 +14,7 @@ Why halfvec for a provider's dense vectors (migration 0008, measured by bench/hn
 at 100,000 chunks): the same recall@10 (0.961 against 0.962), half the index (130 against 260
 MB, so twice as many vectors stay in the buffer cache), 6–14 % less CPU per query and 6 % per
 insert, and an index for vectors of up to 4,000 dimensions where `vector` stops at 2,000
-(text-embedding-3-large's 3,072 get one). The price: a dataset searched exactly converts each
-row to halfvec.
+(text-embedding-3-large's 3,072 get one).
 
 Why sparsevec for the built-in embedding (migration 0010; `has_sparse_vectors`): its vectors
 set one of 512 dimensions per distinct word, ~20–90 of them in a chunk and 2–10 in a question.
@@ -37,8 +36,9 @@ pass it, and `hnsw.ef_search` is set per query from the limit and the size of th
 indexes (`ef_search_for`). relaxed_order may return rows slightly out of order: they are sorted
 again here.
 
-A dataset without its index (small, still loading) and vectors of more than 4,000 dimensions
-are searched exactly.
+A dataset without its index (small, still loading; as this process last read the indexes, at
+most a minute ago) and vectors of more than 4,000 dimensions are searched exactly, over the
+stored `vector`s as they are: no cast per row.
 """
 
 import logging
@@ -51,7 +51,7 @@ from datasets.fields import sparse_literal, vector_literal
 from datasets.models import DataIndex
 from datasets.search.selectors import DATA_AND_COLLECTION, ROW_COLUMNS, row_reader
 from datasets.search.vector import VectorHit
-from datasets.search.vector.pgvector_indexes import forget, indexed_rows, schedule_checks, vector_type
+from datasets.search.vector.pgvector_indexes import forget, has_index, indexed_rows, schedule_checks, vector_type
 
 logger = logging.getLogger(__name__)
 
@@ -109,16 +109,24 @@ class PgVectorBackend:
         """The recall query and its parameters (tests EXPLAIN it)."""
         dimensions = int(len(query))
         table = connection.ops.quote_name(DataIndex._meta.db_table)
-        ordered = vector_type(dimensions, sparse=sparse)  # the index's type
-        literal = sparse_literal(query) if sparse else vector_literal(query)
-        # One expression for the score and the order: computed once per row. With an exact
-        # `vector` distance beside it, each row scanned cost two distances, and the exact scan
-        # of a small dataset 1.8× the CPU (bench/search_statements.py, 3,000 chunks: 12.9
-        # against 7.0 ms).
-        distance = f"embedding::{ordered}({dimensions}) <=> %s::{ordered}({dimensions})"
+        index_type = vector_type(dimensions, sparse=sparse)
+        literals: dict[str, str] = {}  # the query's text, by the type it is read as
         collection_filter = "" if collection_ids is None else " AND collection_id = ANY(%s)"
         parts, params = [], []
         for dataset_id in dataset_ids:
+            # A dataset with its index is ordered by the index's expression; one without (small,
+            # or still loading) by its stored vectors as they are: an exact scan with no cast
+            # per row costs 3.6 ms of database CPU at 2,000 vectors, against 4.3 over halfvec
+            # and 5.1 over sparsevec (docs/benchmarks.md, "Exact scans without a cast"). One
+            # expression for the score and the order, computed once per row: with an exact
+            # distance beside the index's, each row scanned cost two.
+            if has_index(dataset_id, dimensions):
+                cast, distance = index_type, f"embedding::{index_type}({dimensions}) <=> %s::{index_type}({dimensions})"
+            else:
+                cast, distance = "vector", "embedding <=> %s::vector"
+            if cast not in literals:
+                literals[cast] = sparse_literal(query) if cast == "sparsevec" else vector_literal(query)
+            literal = literals[cast]
             # The dataset id as the index's predicate has it (a constant, with Django's
             # client-side binding), so the planner can prove the index covers the rows.
             parts.append(

@@ -99,6 +99,12 @@ def indexed_rows(dataset_ids: Iterable[str], dimensions: int) -> float:
     return max((sizes.get(f"{PREFIX}{dataset_id}_{int(dimensions)}", 0.0) for dataset_id in dataset_ids), default=0.0)
 
 
+def has_index(dataset_id: str, dimensions: int) -> bool:
+    """Whether the dataset has a valid index of `dimensions`, as this process last read the
+    indexes (`index_sizes`: at most a minute old)."""
+    return f"{PREFIX}{dataset_id}_{int(dimensions)}" in index_sizes()
+
+
 def index_sizes() -> dict[str, float]:
     """The vectors in each valid per-dataset index (PostgreSQL's `reltuples`, set by the build
     and kept current by autovacuum), read at most once a minute per process."""
