@@ -286,10 +286,12 @@ def drop_index(loaded) -> None:
     from django.db import connection
 
     from bench.search_corpus import hnsw_index
+    from datasets.search.vector.pgvector_indexes import forget_index_sizes
 
     with connection.cursor() as cursor:
         cursor.execute(f'DROP INDEX IF EXISTS "{hnsw_index(loaded.dataset.id)}"')
         cursor.execute("VACUUM ANALYZE datasets_dataindex")
+    forget_index_sizes()
 
 
 def index_sql_as(dataset_id: str, vector_type: str) -> str:
@@ -317,6 +319,7 @@ def build(loaded, m: int, ef_construction: int, vector_type: str, *, workers: in
     from django.db import connection
 
     from bench.search_corpus import database_pids, hnsw_index
+    from datasets.search.vector.pgvector_indexes import forget_index_sizes
 
     drop_index(loaded)
     sql = index_sql_as(loaded.dataset.id, vector_type).replace(" WHERE ", f" WITH (m = {m}, ef_construction = {ef_construction}) WHERE ", 1)
@@ -334,6 +337,7 @@ def build(loaded, m: int, ef_construction: int, vector_type: str, *, workers: in
         cursor.execute("ANALYZE datasets_dataindex")
         cursor.execute("SELECT pg_relation_size(%s::regclass)", [hnsw_index(loaded.dataset.id)])
         size = cursor.fetchone()[0]
+    forget_index_sizes()  # (the recall searches through an index once this process knows of it)
     return {"build_seconds": round(seconds, 1), "build_cpu_seconds": round(cpu, 1), "index_mb": round(size / 2**20)}
 
 

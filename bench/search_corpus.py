@@ -27,7 +27,7 @@ from django.utils import timezone
 from config.ids import new_object_id
 from datasets.models import Collection, CollectionType, Data, DataIndex, Dataset, TrainingState
 from datasets.search.vector import bump_vector_version
-from datasets.search.vector.pgvector_indexes import index_name, index_sql, indexed_rows
+from datasets.search.vector.pgvector_indexes import forget_index_sizes, index_name, index_sql, indexed_rows
 from datasets.services.bulk_writes import insert_rows
 from keys.models import Team
 from keys.services import create_api_key
@@ -177,6 +177,7 @@ def load_corpus(*, chunks: int, corpus: str = "synthetic") -> Loaded:
             cursor.execute("SET max_parallel_maintenance_workers = 1")
             cursor.execute(hnsw_sql(dataset.id))
             cursor.execute("ANALYZE")
+        forget_index_sizes()  # (the recall searches a dataset through its index once it knows of it)
         loaded.info["hnsw_build_seconds"] = round(time.perf_counter() - started, 1)
     return loaded
 

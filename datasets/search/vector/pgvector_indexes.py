@@ -105,6 +105,11 @@ def has_index(dataset_id: str, dimensions: int) -> bool:
     return f"{PREFIX}{dataset_id}_{int(dimensions)}" in index_sizes()
 
 
+def forget_index_sizes() -> None:
+    """Read the indexes again at the next `index_sizes` (after this process built or dropped one)."""
+    _sizes.pop(connection.settings_dict["NAME"], None)
+
+
 def index_sizes() -> dict[str, float]:
     """The vectors in each valid per-dataset index (PostgreSQL's `reltuples`, set by the build
     and kept current by autovacuum), read at most once a minute per process."""
@@ -181,7 +186,7 @@ def build_index(*, dataset_id: str, dimensions: int, sparse: bool = False) -> bo
         finally:
             if not in_transaction:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK])
-    _sizes.pop(connection.settings_dict["NAME"], None)  # read the new index's size next time
+    forget_index_sizes()  # read the new index's size next time
     return True
 
 
@@ -274,7 +279,7 @@ def drop_indexes(*, dataset_ids: Iterable[str]) -> None:
         for name in names:
             cursor.execute(f'DROP INDEX {concurrently}IF EXISTS "{name}"')
     if names:
-        _sizes.pop(connection.settings_dict["NAME"], None)
+        forget_index_sizes()
 
 
 def drop_orphans() -> int:
