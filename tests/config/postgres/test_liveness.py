@@ -11,16 +11,14 @@ from psycopg_pool import ConnectionPool
 
 from config.postgres import liveness
 from config.postgres.base import check_connection
+from tests.config.postgres.helpers import plain_connection_params
 
 pytestmark = pytest.mark.django_db
 
 
 def connect() -> psycopg.Connection:
     """A plain psycopg connection to the test database (Django's own options left out)."""
-    params = connection.get_connection_params()
-    for django_only in ("context", "cursor_factory", "server_side_binding"):
-        params.pop(django_only, None)
-    return psycopg.connect(**params, autocommit=True)
+    return psycopg.connect(**plain_connection_params())
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from config.postgres.pools import AsyncLastReturnedFirstPool, LastReturnedFirstPool
+from tests.config.postgres.helpers import plain_connection_params
 
 pytestmark = [
     pytest.mark.django_db,
@@ -13,15 +14,8 @@ pytestmark = [
 ]
 
 
-def pool_kwargs() -> dict:
-    params = connection.get_connection_params()
-    for django_only in ("context", "cursor_factory", "server_side_binding"):
-        params.pop(django_only, None)
-    return {**params, "autocommit": True}
-
-
 def test_the_connection_returned_last_is_lent_first():
-    with LastReturnedFirstPool(kwargs=pool_kwargs(), min_size=3, max_size=3, open=True) as pool:
+    with LastReturnedFirstPool(kwargs=plain_connection_params(), min_size=3, max_size=3, open=True) as pool:
         pool.wait()
         first, second, third = (pool.getconn() for _ in range(3))
         for conn in (first, second, third):
@@ -34,7 +28,7 @@ def test_the_connection_returned_last_is_lent_first():
 
 def test_the_async_pool_lends_the_connection_returned_last_too():
     async def lent_after_returning_three():
-        async with AsyncLastReturnedFirstPool(kwargs=pool_kwargs(), min_size=3, max_size=3, open=False) as pool:
+        async with AsyncLastReturnedFirstPool(kwargs=plain_connection_params(), min_size=3, max_size=3, open=False) as pool:
             await pool.wait()
             conns = [await pool.getconn() for _ in range(3)]
             for conn in conns:
