@@ -36,7 +36,9 @@ Cases:
     while every stream of the previous level completed. The burst's start phase (sending the
     N until the last first chunk) is accounted apart: each party's CPU per stream start, our
     PostgreSQL's apart from foreign load, and with --burst-profile FILE py-spy's samples of
-    the server over that phase alone.
+    the server over that phase alone. --burst-workers N restarts our server with N worker
+    processes for these levels (e.g. one per core, as docs/production.md runs it), after the
+    closed-loop cases have measured the --workers one.
 
 The load generator is a minimal HTTP/1.1 client on raw asyncio streams (uvloop when installed,
 keep-alive, requests pre-encoded): about as cheap on CPU as a Python client gets, which matters
@@ -195,15 +197,27 @@ class Stack:
             peer_auth = {"Authorization": f"Bearer {litellm_peer.MASTER_KEY}"}
             self.wait_ready(peer, lambda: http_status(self.peer_port, "GET", "/v1/models", peer_auth) == 200, 180)
 
+        self.server_env = server_env
+        self.start_server(self.args.workers)
+
+    def start_server(self, workers: int) -> None:
         server = self.spawn("server", [
             PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-            "--port", str(self.server_port), "--workers", str(self.args.workers), "--no-access-log",
+            "--port", str(self.server_port), "--workers", str(workers), "--no-access-log",
             "--log-level", "warning", *self.args.server_arg,
-        ], server_env)
+        ], self.server_env)
         # GET on the chat endpoint answers 405 without touching the database: "it serves".
         self.wait_ready(server, lambda: http_status(self.server_port, "GET", "/api/v1/chat/completions") == 405)
-        if self.args.workers > 1:
+        if workers > 1:
             time.sleep(2)  # the first worker answered; give the others time to import Django too
+
+    def restart_server(self, workers: int) -> None:
+        """Our server again, on the same port and database, with ``workers`` processes."""
+        [server] = [proc for proc in self.procs if proc.bench_name == "server"]
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        self.procs.remove(server)
+        self.start_server(workers)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -795,9 +809,10 @@ def verdicts(rows: list[Row], held: list[int], args, database: str) -> list[str]
         out.append(line(False, f">= 1000 streams held: {most} (every stream ending with [DONE])"))
         return out
     b, p = find_row(rows, f"{level} streams opened"), find_row(rows, f"probe while {level} held")
+    workers = f"{args.burst_workers} worker{'s' if args.burst_workers > 1 else ''}"
     out.append(line(b.added[1] <= BURST_P99_MS, f"all {level} streams opened at once, p99 added first chunk <= "
                                                 f"{BURST_P99_MS} ms: p99 added {b.added[1]:.0f} ms "
-                                                f"(p50 {b.added[0]:.0f} ms); {most}"))
+                                                f"(p50 {b.added[0]:.0f} ms); {most} ({workers})"))
     if p.n:
         out.append(line(p.added[1] <= PROBE_P99_MS, f"a new stream while {level} are held, p99 added first chunk <= "
                                                     f"{PROBE_P99_MS} ms: p99 added {p.added[1]:.1f} ms "
@@ -861,6 +876,10 @@ async def run(stack: Stack, args) -> None:
     rows += await closed_loop_case(stack, direct, ours, peer, "stream, c=32: first chunk",
                                    total=args.requests_c32, concurrency=32, stream=True, **common)
     held, notes = [], []
+    if args.streams and args.burst_workers != args.workers:
+        print(f"our server restarted with {args.burst_workers} worker(s) for the open streams", flush=True)
+        await asyncio.to_thread(stack.restart_server, args.burst_workers)
+        await warm_up([ours], 40 if small else 200)
     if args.streams:
         print(f"open streams ({args.stream_words} words, one per {args.chunk_delay} s):", flush=True)
         stream_rows, held, notes = await streams_case(stack, direct, ours, args)
@@ -888,6 +907,8 @@ def describe(stack: Stack, args, nofile: int) -> None:
           f"open-files limit {nofile}")
     print(f"database: {stack.database}; server: uvicorn config.asgi:application --workers {args.workers} "
           f"--no-access-log {' '.join(args.server_arg)}".rstrip())
+    if args.streams and args.burst_workers != args.workers:
+        print(f"open streams: the same server restarted with --workers {args.burst_workers}")
     if args.peer:
         print(f"peer: {args.peer} proxy (its own venv, --num_workers {args.workers}, no database, no callbacks), "
               f"interleaved with ours in {args.rounds} rounds per case")
@@ -906,6 +927,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts: checks that the script works (~30 s)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1: one instance)")
+    parser.add_argument("--burst-workers", type=int, help="worker processes for the open-streams levels (default: "
+                        "--workers); our server is restarted with them after the closed-loop cases")
     parser.add_argument("--requests-c1", type=int, help="requests per concurrency-1 case (default 500)")
     parser.add_argument("--requests-c32", type=int, help="requests per concurrency-32 case (default 3000)")
     parser.add_argument("--streams", help="comma-separated levels of open streams (default 1000,1500; 0: none)")
@@ -939,6 +962,7 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.streams = [n for n in (int(v) for v in str(args.streams).split(",")) if n > 0]
+    args.burst_workers = args.burst_workers or args.workers
     return args
 
 

@@ -51,6 +51,8 @@ from django.http import FileResponse
 from django.urls import set_script_prefix
 from django.utils.module_loading import import_string
 
+from config.garbage_collection import tune_for_serving
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Served by LeanHandler on the event loop (exact paths: anything else, trailing slash
@@ -363,3 +365,6 @@ if settings.SERVE_STATIC:
     full_application = ASGIStaticFilesHandler(full_application)
 
 application = Router(full_application, LeanHandler(), OneHopHandler())
+
+# Last, once everything the process serves with is loaded (config/garbage_collection.py).
+tune_for_serving(settings.GC_GEN0_THRESHOLD)

@@ -194,6 +194,9 @@ PROVIDER_MAX_CONNECTIONS = env.int("PROVIDER_MAX_CONNECTIONS", default=2000)
 PROVIDER_MAX_KEEPALIVE = env.int("PROVIDER_MAX_KEEPALIVE", default=100)
 # A comment line is sent on a stream silent for this many seconds, so proxies keep it open.
 STREAM_KEEPALIVE_SECONDS = env.float("STREAM_KEEPALIVE_SECONDS", default=15)
+# The server process's young-generation threshold for Python's garbage collector (0: Python's
+# default, 700); see config/garbage_collection.py.
+GC_GEN0_THRESHOLD = env.int("GC_GEN0_THRESHOLD", default=50_000)
 
 # --- background tasks (datasets/tasks.py) [STORE] -------------------------------------------
 # Django's Tasks API (the django-tasks backport). The database backend queues tasks in the

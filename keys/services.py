@@ -1,5 +1,6 @@
 """Writes on keys: issue, rotate, revoke, and the cheap bookkeeping done per request."""
 
+import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -93,15 +94,38 @@ def revoke_api_key(*, key: ApiKey) -> ApiKey:
     return key
 
 
+# This process's latest claim on writing each key's last use (by key hash): the moment it was
+# claimed for. Requests of one key that read the same old `last_used_at` at once (a client's
+# burst) then write it once per process, not once each — each such write a conditional UPDATE
+# that finds nothing left to do, and on the chat turn's event-loop path a thread hop.
+_last_used_claims: dict[str, datetime] = {}
+_claims_lock = threading.Lock()
+
+
 def last_used_due(*, key: ApiKey, now: datetime) -> bool:
-    """Whether `touch_last_used` would write (its last write is older than the resolution)."""
+    """Whether a write of the key's last use is due at ``now``: the stored one is older than
+    the resolution, and this process has claimed no write within it but at ``now`` itself."""
     resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
-    return key.last_used_at is None or now - key.last_used_at >= resolution
+    if key.last_used_at is not None and now - key.last_used_at < resolution:
+        return False
+    claimed = _last_used_claims.get(key.key_hash)
+    # abs(): a claim "ahead" of ``now`` (the clock set back) also lapses after the resolution.
+    return claimed is None or claimed == now or abs(now - claimed) >= resolution
+
+
+def claim_last_used(*, key: ApiKey, now: datetime) -> bool:
+    """`last_used_due`, and if so the write claimed for ``now``: until the resolution has
+    passed, only a request judged at that same moment finds it due in this process."""
+    with _claims_lock:
+        if not last_used_due(key=key, now=now):
+            return False
+        _last_used_claims[key.key_hash] = now
+        return True
 
 
 def touch_last_used(*, key: ApiKey, now: datetime) -> None:
     """Record use, writing at most once per API_KEY_LAST_USED_RESOLUTION seconds per key."""
-    if not last_used_due(key=key, now=now):
+    if not claim_last_used(key=key, now=now):
         return
     resolution = timedelta(seconds=settings.API_KEY_LAST_USED_RESOLUTION)
     # The condition makes concurrent requests of several processes write once, not each.

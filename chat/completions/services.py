@@ -42,7 +42,7 @@ from config.ids import new_object_id
 from keys.access import admit_and_throttle
 from keys.authentication import KeyAuth
 from keys.hashing import hash_key
-from keys.services import last_used_due, reserve_usage, usage_account
+from keys.services import claim_last_used, reserve_usage, usage_account
 from providers.chat_models import Usage
 from providers.registry import AiModel
 from providers.token_count import estimate_messages
@@ -185,14 +185,16 @@ def finish_turn_needs_thread(read: TurnRead, *, now) -> bool:
     """Whether `finish_turn` would touch the database (or a cache that may be one) for this
     read: it then runs in a thread hop; else on the event loop. The usual turn — a key
     without a cap, used within the last-used resolution, not rotated, an app without datasets,
-    the rate limit counted in local memory — needs none."""
+    the rate limit counted in local memory — needs none. A key's last-use write is claimed
+    here for ``now`` (keys.services.claim_last_used), so that of a burst of one key's turns
+    only one takes the hop for it."""
     key = read.key
     if key is None:
         return False  # refused without a query
     return (
         key.replaced_by_id is not None  # its usage account is read (keys.services.usage_account)
         or key.max_usage_points >= 0  # usage reserved before the call
-        or last_used_due(key=key, now=now)  # last_used_at written (judged at `now`, as finish_turn's)
+        or claim_last_used(key=key, now=now)  # last_used_at written (judged at `now`, as finish_turn's)
         or read.has_datasets  # the grounding settings and the search
         or (bool(settings.API_KEY_RATE) and not isinstance(cache, LocMemCache))  # e.g. Redis, database
     )

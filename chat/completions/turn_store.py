@@ -77,7 +77,7 @@ WITH turn AS (
             SELECT 1 FROM chat_appdataset l JOIN datasets_dataset d ON d.id = l.dataset_id
             WHERE l.app_id = a.id AND d.team_id = a.team_id AND d.type = 'dataset'
         ) AS has_datasets,
-        c.id AS chat_pk, c.variables AS chat_variables,
+        c.id AS chat_pk, CAST(c.variables AS text) AS chat_variables,
         EXISTS (
             SELECT 1 FROM chat_chatitem i WHERE i.chat_id = c.id AND i.data_id = %(response_id)s
         ) AS response_id_taken
@@ -124,11 +124,54 @@ def read_turn(*, key_hash: str, app_id: str | None, chat_id: str | None, respons
 async def read_turn_async(
     *, key_hash: str, app_id: str | None, chat_id: str | None, response_id: str | None
 ) -> TurnRead:
-    """`read_turn` on the event loop, through psycopg's async pool (PostgreSQL; `on_loop()`)."""
+    """`read_turn` on the event loop, through psycopg's async pool (PostgreSQL; `on_loop()`).
+
+    Requests that ask the same read while it still waits for a connection share its row (see
+    `_shared_row`); each makes its own objects of it."""
     params = _read_params(key_hash, app_id, chat_id, response_id)
-    async with _async_connection() as conn:
-        cursor = await conn.execute(_READ_SQL["postgresql"], params)
-        return _turn_read(await cursor.fetchone())
+    return _turn_read(await _shared_row(params))
+
+
+# By loop and parameters (`_shared_row`): the read that new requests join (not sent yet), and
+# the one sent.
+_waiting_reads: dict[tuple, asyncio.Task] = {}
+_sent_reads: dict[tuple, asyncio.Task] = {}
+
+
+async def _shared_row(params: dict) -> tuple | None:
+    """The read's row, shared by the requests that ask the same read before it is sent.
+
+    When many turns of one key start at once (a client's burst: a thousand streams opened in
+    the same instant), each used to run the same statement: PostgreSQL's work and the
+    driver's, a thousand times over. Now one read of given parameters is sent at a time; the
+    requests that arrive while it runs join the next one, sent when it is done (and a request
+    finding no read of its parameters under way sends its own at once, as before).
+    Joining ends when the statement is sent, so every request that shares a row arrived before
+    it was read: the row is as fresh as one the request would have read itself (a key revoked
+    before a request arrived is seen revoked). The row holds only immutable values (the
+    chat's variables come as text), so sharing it shares no object."""
+    key = (asyncio.get_running_loop(), *params.values())
+    read = _waiting_reads.get(key)
+    if read is None:
+        read = _waiting_reads[key] = asyncio.ensure_future(_read_row(key, params, after=_sent_reads.get(key)))
+    # Shielded: a request that goes away does not cancel the read the others wait for.
+    return await asyncio.shield(read)
+
+
+async def _read_row(key: tuple, params: dict, *, after: asyncio.Task | None) -> tuple | None:
+    this = asyncio.current_task()
+    try:
+        if after is not None:
+            await asyncio.wait([after])  # its outcome is its own requests'
+        async with _async_connection() as conn:
+            del _waiting_reads[key]  # sent now: a request arriving from here on joins the next read
+            _sent_reads[key] = this
+            cursor = await conn.execute(_READ_SQL["postgresql"], params)
+            return await cursor.fetchone()
+    finally:
+        for reads in (_waiting_reads, _sent_reads):
+            if reads.get(key) is this:
+                del reads[key]
 
 
 def _read_params(key_hash, app_id, chat_id, response_id) -> dict:

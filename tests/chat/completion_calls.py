@@ -1,6 +1,9 @@
-"""Calling the chat-completions view in-process through Django's ASGI test client."""
+"""Calling the chat-completions view in-process through Django's ASGI test client, or on an
+event loop of its own as uvicorn runs it."""
 
+import asyncio
 import json
+import threading
 
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
@@ -60,3 +63,31 @@ def post(body, *, key=None, raw: bytes | None = None, method="post", **headers) 
 def ask(text: str, **fields) -> dict:
     """A request body with one user message."""
     return {"messages": [{"role": "user", "content": text}], **fields}
+
+
+def run_as_served(main):
+    """Await ``main()`` on an event loop of a thread of its own, as uvicorn runs the application
+    (no async_to_sync caller: on PostgreSQL the turn's statements take psycopg's async pool),
+    then close that loop's pool. Returns what ``main`` returns; raises what it raises."""
+    from chat.completions import turn_store
+
+    outcome = {}
+
+    async def run():
+        try:
+            return await main()
+        finally:
+            await turn_store.close_async_pool()  # this loop ends here; uvicorn's lives as long as the server
+
+    def thread():
+        try:
+            outcome["value"] = asyncio.run(run())
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=thread)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

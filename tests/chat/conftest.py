@@ -9,6 +9,7 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from chat.models import App, Chat, ChatItem, ChatRole
@@ -114,3 +115,12 @@ def chat(make_chat, add_turn, app) -> Chat:
 def second_app(team) -> App:
     """Another app of the same team."""
     return App.objects.create(team=team, name="Sales bot")
+
+
+@pytest.fixture
+def one_pooled_connection(monkeypatch):
+    """The async pool holds one connection, so every turn's statements run on it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: the async pool and its prepared statements")
+    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "pool", {"min_size": 1, "max_size": 1, "timeout": 10})
+    return connection.settings_dict["OPTIONS"]

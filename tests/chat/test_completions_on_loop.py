@@ -8,28 +8,31 @@ counted, a capped key's reservation, every error in the envelope."""
 
 import asyncio
 import json
-import threading
 
 import httpx
 import pytest
 
 import config.asgi
-from chat.completions import turn_store
+from django.db import connection
+
+from chat.completions import services as chat_services
+from chat.completions import turn_store, views
 from chat.models import Chat, ChatItem
+from keys import services
 from keys.models import ApiKey
-from tests.chat.completion_calls import ask
+from tests.chat.completion_calls import ask, run_as_served
 
 URL = "/api/v1/chat/completions"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def on_loop(key, *bodies, then=None) -> list[httpx.Response]:
-    """POST each body in turn through the ASGI application, on an event loop of a thread of
-    its own (as uvicorn runs it: no async_to_sync caller). ``then``: a coroutine function run
-    on that loop after the requests, while its pool is still open."""
-    answers, errors = [], []
+    """POST each body in turn through the ASGI application, as uvicorn runs it (`run_as_served`).
+    ``then``: a coroutine function run on that loop after the requests, while its pool is still
+    open."""
 
     async def run():
+        answers = []
         transport = httpx.ASGITransport(app=config.asgi.application, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             for body in bodies:
@@ -37,25 +40,12 @@ def on_loop(key, *bodies, then=None) -> list[httpx.Response]:
                 answers.append(await client.post(URL, content=json.dumps(body), headers=headers))
         if then is not None:
             await then()
-        await turn_store.close_async_pool()  # this loop ends here; uvicorn's lives as long as the server
+        return answers
 
-    def thread():
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # re-raised in the test
-            errors.append(exc)
-
-    worker = threading.Thread(target=thread)
-    worker.start()
-    worker.join()
-    if errors:
-        raise errors[0]
-    return answers
+    return run_as_served(run)
 
 
 def test_the_loop_path_is_taken_on_postgresql_only(db):
-    from django.db import connection
-
     seen = []
 
     async def probe():
@@ -114,17 +104,6 @@ def test_a_capped_key_reserves_then_settles(provider_models, make_key, team, app
     assert ApiKey.objects.get(pk=key.row.pk).usage_points == answer.json()["usage"]["total_tokens"]
 
 
-@pytest.fixture
-def one_pooled_connection(monkeypatch):
-    """The async pool holds one connection, so every turn's statements run on it."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only: the async pool and its prepared statements")
-    monkeypatch.setitem(connection.settings_dict["OPTIONS"], "pool", {"min_size": 1, "max_size": 1, "timeout": 10})
-    return connection.settings_dict["OPTIONS"]
-
-
 def prepared_after_turns(key, turns: int) -> list[str]:
     """The statements prepared on the pool's connection after `turns` turns."""
     prepared = []
@@ -148,3 +127,37 @@ def test_the_turns_read_and_write_are_prepared_on_the_pools_connection(provider_
 def test_prepared_statements_can_be_turned_off(provider_models, app_key, one_pooled_connection, monkeypatch):
     monkeypatch.setitem(one_pooled_connection, "prepare_threshold", None)  # DB_PREPARED_STATEMENTS=false
     assert prepared_after_turns(app_key, 6) == []
+
+
+def test_a_burst_of_one_keys_turns_claims_its_last_use_once(provider_models, app_key, monkeypatch, settings):
+    """Ten turns at once, all reading the key's old `last_used_at`: one claims the write (on
+    PostgreSQL the one thread hop), the others go on without it; the time is written."""
+    settings.API_KEY_RATE = ""  # no counter in the test's cache (the database's): no hop for it
+    claims, hops = [], []
+    real_claim, real_hop = services.claim_last_used, views.finish_turn_and_release
+
+    def recorded(*, key, now):
+        claims.append((now, real_claim(key=key, now=now)))
+        return claims[-1][1]
+
+    def hop(*args):
+        hops.append(args)
+        return real_hop(*args)
+
+    monkeypatch.setattr(services, "claim_last_used", recorded)
+    monkeypatch.setattr(chat_services, "claim_last_used", recorded)
+    monkeypatch.setattr(views, "finish_turn_and_release", hop)
+
+    async def burst():
+        transport = httpx.ASGITransport(app=config.asgi.application, client=("127.0.0.1", 40000))
+        headers = {"Authorization": app_key.header, "Content-Type": "application/json"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.gather(*[client.post(URL, content=json.dumps(ask(f"q{n}")), headers=headers)
+                                          for n in range(10)])
+
+    answers = run_as_served(burst)
+    assert {answer.status_code for answer in answers} == {200}
+    assert len({now for now, won in claims if won}) == 1  # one moment (a turn judged twice: hop, then write)
+    if connection.vendor == "postgresql":  # served on the loop: the others took no thread hop
+        assert len(hops) == 1
+    assert ApiKey.objects.get(pk=app_key.row.pk).last_used_at is not None
