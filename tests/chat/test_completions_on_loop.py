@@ -11,10 +11,9 @@ import json
 
 import httpx
 import pytest
-
-import config.asgi
 from django.db import connection
 
+import config.asgi
 from chat.completions import services as chat_services
 from chat.completions import turn_store, views
 from chat.models import Chat, ChatItem

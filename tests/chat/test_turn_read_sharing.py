@@ -1,6 +1,7 @@
-"""Turns that start at once share their read while it waits for a connection
-(chat/completions/turn_store.py `_shared_row`), on PostgreSQL's async pool: one statement
-for a burst of one key, and never a row older than the request."""
+"""Turns that ask the same read share it until it is sent (chat/completions/turn_store.py
+`_shared_row`), on PostgreSQL's async pool: one read of given parameters at a time, those
+arriving meanwhile sharing the next — a few statements for a burst of one key, and never a row
+older than the request."""
 
 import asyncio
 
@@ -15,7 +16,10 @@ from keys.hashing import hash_key
 from tests.chat.completion_calls import run_as_served
 from tests.config.postgres.helpers import plain_connection_params
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only: psycopg's async pool"),
+]
 
 
 @pytest.fixture
@@ -30,12 +34,6 @@ def counted_reads(monkeypatch, db):
 
     monkeypatch.setattr(turn_store, "_read_row", counting)
     return calls
-
-
-@pytest.fixture
-def postgresql(db):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only: the async pool")
 
 
 def read_args(key, **fields) -> dict:
@@ -85,7 +83,7 @@ def test_other_parameters_read_on_their_own(app_key, make_key, team, app, counte
     assert (first.key.pk, second.key.pk, third.key.pk) == (app_key.row.pk, other.row.pk, app_key.row.pk)
 
 
-def test_turns_arriving_once_the_read_is_sent_share_the_next_and_see_a_revocation(app_key, counted_reads, postgresql):
+def test_turns_arriving_once_the_read_is_sent_share_the_next_and_see_a_revocation(app_key, counted_reads):
     """The first read is sent and held up inside PostgreSQL (a lock on a table it reads); the
     key is then revoked, and two more turns of the key arrive: they must not take the first
     read's row, and share the one read sent after it, though the pool has connections free."""
