@@ -126,8 +126,8 @@ async def read_turn_async(
 ) -> TurnRead:
     """`read_turn` on the event loop, through psycopg's async pool (PostgreSQL; `on_loop()`).
 
-    Requests that ask the same read while it still waits for a connection share its row (see
-    `_shared_row`); each makes its own objects of it."""
+    Requests asking the same read share it until it is sent (`_shared_row`); each makes its
+    own objects of the row."""
     params = _read_params(key_hash, app_id, chat_id, response_id)
     return _turn_read(await _shared_row(params))
 
