@@ -87,7 +87,9 @@ def test_several_datasets_are_each_searched_through_their_own_index_and_merged(t
         build_index(dataset_id=collection.dataset_id, dimensions=512)
     analyze()
     query = first_matrix[:5].sum(axis=0) + second_matrix[:5].sum(axis=0)
-    recall = {"dataset_ids": [first.dataset_id, second.dataset_id], "query": query, "limit": 10}
+    # 50 recalled, the best 10 compared: uniformly random vectors are HNSW's worst case, and at
+    # the ef_search of a limit of 10 (40) the graph walk missed 2 of the 10 in 1 run of 12.
+    recall = {"dataset_ids": [first.dataset_id, second.dataset_id], "query": query, "limit": 50}
 
     plan = explain(backend, **recall)
     hits = backend.recall(**recall)
@@ -96,7 +98,7 @@ def test_several_datasets_are_each_searched_through_their_own_index_and_merged(t
         assert f"Index Scan using {index_name(collection.dataset_id, 512)}" in plan, plan
     matrix, ids = np.vstack([first_matrix, second_matrix]), first_ids + second_ids
     exact = {ids[i] for i in np.argsort(-(matrix @ query))[:10]}
-    assert len({h.index_id for h in hits} & exact) >= 9  # HNSW is approximate
+    assert len({h.index_id for h in hits[:10]} & exact) >= 9  # HNSW is approximate
     assert {h.index_id for h in hits} & set(first_ids) and {h.index_id for h in hits} & set(second_ids)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
