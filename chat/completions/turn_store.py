@@ -21,7 +21,6 @@ or `App` read here is the object the rest of the code expects.
 """
 
 import asyncio
-import functools
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,13 +28,13 @@ from datetime import datetime
 
 import psycopg
 from asgiref.sync import AsyncToSync
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, OperationalError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from psycopg_pool import AsyncConnectionPool
 
 from chat.models import App, ChatItem, ChatRole
 from config.postgres.liveness import known_alive, mark_returned
 from config.postgres.pools import AsyncLastReturnedFirstPool
-from config.raw_rows import columns, model_instance
+from config.raw_rows import columns, default_vendor, model_instance
 from keys.models import ApiKey
 
 KEY_FIELDS = ApiKey._meta.concrete_fields
@@ -394,14 +393,7 @@ _async_pools: dict = {}
 
 def on_loop() -> bool:
     """Whether this turn's statements run on psycopg's async pool (see above)."""
-    return _vendor() == "postgresql" and getattr(AsyncToSync.executors, "current", None) is None
-
-
-@functools.cache
-def _vendor() -> str:
-    # Read once: through django.db.connection it is a thread-local lookup (~10 µs on the event
-    # loop) on every call, and a turn asks four times.
-    return connections[DEFAULT_DB_ALIAS].vendor
+    return default_vendor() == "postgresql" and getattr(AsyncToSync.executors, "current", None) is None
 
 
 @asynccontextmanager

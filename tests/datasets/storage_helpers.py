@@ -39,6 +39,22 @@ def add_vector_item(collection: Collection, vector, q: str = "item", search_word
     return index
 
 
+def bulk_vectors(collection, matrix) -> list[str]:
+    """Items with one index each holding the rows of `matrix` (bulk, as a big push trains)."""
+    data = Data.objects.bulk_create(
+        Data(team_id=collection.team_id, dataset_id=collection.dataset_id, collection=collection,
+             q=f"item {i}", chunk_index=i, training_state=TrainingState.READY)
+        for i in range(len(matrix))
+    )
+    indexes = DataIndex.objects.bulk_create(
+        DataIndex(data=d, dataset_id=collection.dataset_id, collection=collection, text=d.q,
+                  embedding=row, dimensions=len(row))
+        for d, row in zip(data, matrix)
+    )
+    bump_vector_version(dataset_ids=[collection.dataset_id])
+    return [index.pk for index in indexes]
+
+
 def unit(*values: float) -> np.ndarray:
     vector = np.asarray(values, dtype=np.float32)
     return vector / np.linalg.norm(vector)

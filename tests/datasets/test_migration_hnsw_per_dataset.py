@@ -9,8 +9,7 @@ from django.apps import apps
 from django.db import connection
 
 from datasets.search.vector.pgvector_indexes import index_name
-from tests.datasets.storage_helpers import make_collection, make_dataset, random_units
-from tests.datasets.test_storage_pgvector import bulk_vectors
+from tests.datasets.storage_helpers import bulk_vectors, make_collection, make_dataset, random_units
 
 pytestmark = [
     pytest.mark.django_db,

@@ -10,13 +10,13 @@ from django.db import connection
 
 from datasets.search.vector.pgvector_indexes import build_index, index_name
 from tests.datasets.storage_helpers import (
+    bulk_vectors,
     hnsw_build_options,
     hnsw_index_types,
     make_collection,
     make_dataset,
     random_units,
 )
-from tests.datasets.test_storage_pgvector import bulk_vectors
 
 pytestmark = [
     pytest.mark.django_db,

@@ -10,12 +10,10 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from datasets.models import Data, DataIndex, TrainingState
 from datasets.search.selectors import recalled_rows
-from datasets.search.vector import bump_vector_version
 from datasets.search.vector.pgvector import PgVectorBackend, ef_search_for, settings_sql
 from datasets.search.vector.pgvector_indexes import build_index, index_name
-from tests.datasets.storage_helpers import make_collection, make_dataset, random_units, sparse_units
+from tests.datasets.storage_helpers import bulk_vectors, make_collection, make_dataset, random_units, sparse_units
 
 pytestmark = [
     pytest.mark.django_db,
@@ -29,22 +27,6 @@ def _forget_index_sizes(monkeypatch):
     from datasets.search.vector import pgvector_indexes
 
     monkeypatch.setattr(pgvector_indexes, "_sizes", {})
-
-
-def bulk_vectors(collection, matrix) -> list[str]:
-    """Items with one index each holding the rows of `matrix` (bulk, as a big push trains)."""
-    data = Data.objects.bulk_create(
-        Data(team_id=collection.team_id, dataset_id=collection.dataset_id, collection=collection,
-             q=f"item {i}", chunk_index=i, training_state=TrainingState.READY)
-        for i in range(len(matrix))
-    )
-    indexes = DataIndex.objects.bulk_create(
-        DataIndex(data=d, dataset_id=collection.dataset_id, collection=collection, text=d.q,
-                  embedding=row, dimensions=len(row))
-        for d, row in zip(data, matrix)
-    )
-    bump_vector_version(dataset_ids=[collection.dataset_id])
-    return [index.pk for index in indexes]
 
 
 def explain(backend, **recall) -> str:

@@ -24,6 +24,7 @@ from datasets.search.vector.pgvector_indexes import (
 from datasets.services.datasets import delete_dataset
 from providers.registry import BUILTIN_EMBEDDING
 from tests.datasets.storage_helpers import (
+    bulk_vectors,
     hnsw_build_options,
     hnsw_index_types,
     hnsw_indexes_of,
@@ -31,7 +32,6 @@ from tests.datasets.storage_helpers import (
     make_dataset,
     random_units,
 )
-from tests.datasets.test_storage_pgvector import bulk_vectors
 
 pytestmark = [
     pytest.mark.django_db,
